@@ -1,0 +1,439 @@
+/* Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ * use this file except in compliance with the License.  You may obtain a copy
+ * of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
+#include "httpd.h"
+#include "apr_strings.h"
+#include "apr_uri.h"
+#include "ap_provider.h"
+#include "http_log.h"
+#include "mod_proxy.h"
+
+#include "kvc_config.h"
+#include "kvc_parse.h"
+
+APLOG_USE_MODULE(kvcache);
+
+/* Where KVCacheEnable On was seen, so that check_config can verify the
+ * endpoints it needs once the whole configuration has been read. */
+typedef struct {
+    server_rec *s;
+    kvc_dir_conf *conf;
+    const char *where;
+} kvc_enable_site;
+
+static apr_array_header_t *enable_sites;
+static kvc_global_conf global_conf;
+
+static apr_status_t forget_enable_sites(void *unused)
+{
+    enable_sites = NULL;
+    return APR_SUCCESS;
+}
+
+void *kvc_config_create_dir(apr_pool_t *p, char *dir)
+{
+    kvc_dir_conf *c = apr_pcalloc(p, sizeof(*c));
+
+    c->enable = -1;
+    c->request_timeout = -1;
+    c->lookup_timeout = -1;
+    c->tokenize_timeout = -1;
+    c->token_cache = -1;
+    c->max_body_size = -1;
+    c->min_match_tokens = -1;
+    c->load_weight = -1.0;
+    return c;
+}
+
+#define KVC_MERGE_PTR(f)   (add->f ? add->f : base->f)
+#define KVC_MERGE_NUM(f)   (add->f >= 0 ? add->f : base->f)
+
+void *kvc_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
+{
+    const kvc_dir_conf *base = basev, *add = addv;
+    kvc_dir_conf *c = apr_palloc(p, sizeof(*c));
+
+    c->enable = KVC_MERGE_NUM(enable);
+    c->vllm_endpoint = KVC_MERGE_PTR(vllm_endpoint);
+    c->lmcache_endpoint = KVC_MERGE_PTR(lmcache_endpoint);
+    c->default_model = KVC_MERGE_PTR(default_model);
+    c->request_timeout = KVC_MERGE_NUM(request_timeout);
+    c->lookup_timeout = KVC_MERGE_NUM(lookup_timeout);
+    c->tokenize_timeout = KVC_MERGE_NUM(tokenize_timeout);
+    c->token_cache = KVC_MERGE_NUM(token_cache);
+    c->max_body_size = KVC_MERGE_NUM(max_body_size);
+    c->min_match_tokens = KVC_MERGE_NUM(min_match_tokens);
+    c->load_weight = KVC_MERGE_NUM(load_weight);
+    return c;
+}
+
+void *kvc_config_create_server(apr_pool_t *p, server_rec *s)
+{
+    return apr_pcalloc(p, sizeof(kvc_server_conf));
+}
+
+void *kvc_config_merge_server(apr_pool_t *p, void *basev, void *addv)
+{
+    const kvc_server_conf *base = basev, *add = addv;
+    kvc_server_conf *c = apr_pcalloc(p, sizeof(*c));
+
+    c->fallback_name = KVC_MERGE_PTR(fallback_name);
+    return c;
+}
+
+const kvc_dir_conf *kvc_config_dir(const request_rec *r)
+{
+    return ap_get_module_config(r->per_dir_config, &kvcache_module);
+}
+
+const kvc_server_conf *kvc_config_server(const server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &kvcache_module);
+}
+
+const kvc_global_conf *kvc_config_global(void)
+{
+    return &global_conf;
+}
+
+int kvc_conf_enabled(const kvc_dir_conf *c)
+{
+    return c->enable == 1;
+}
+
+int kvc_conf_token_cache(const kvc_dir_conf *c)
+{
+    return c->token_cache != 0;
+}
+
+static apr_interval_time_t request_timeout(const kvc_dir_conf *c)
+{
+    return c->request_timeout >= 0 ? c->request_timeout
+                                   : KVC_DEFAULT_REQUEST_TIMEOUT;
+}
+
+/* KVCacheRequestTimeout caps every upstream call, so a routing call gets the
+ * smaller of its own budget and that cap. */
+apr_interval_time_t kvc_conf_lookup_budget(const kvc_dir_conf *c)
+{
+    apr_interval_time_t t = c->lookup_timeout >= 0
+                            ? c->lookup_timeout : KVC_DEFAULT_LOOKUP_TIMEOUT;
+    return t < request_timeout(c) ? t : request_timeout(c);
+}
+
+apr_interval_time_t kvc_conf_tokenize_budget(const kvc_dir_conf *c)
+{
+    apr_interval_time_t t = c->tokenize_timeout >= 0
+                            ? c->tokenize_timeout
+                            : KVC_DEFAULT_TOKENIZE_TIMEOUT;
+    return t < request_timeout(c) ? t : request_timeout(c);
+}
+
+apr_off_t kvc_conf_max_body_size(const kvc_dir_conf *c)
+{
+    return c->max_body_size >= 0 ? c->max_body_size
+                                 : KVC_DEFAULT_MAX_BODY_SIZE;
+}
+
+long kvc_conf_min_match_tokens(const kvc_dir_conf *c)
+{
+    return c->min_match_tokens >= 0 ? c->min_match_tokens
+                                    : KVC_DEFAULT_MIN_MATCH_TOKENS;
+}
+
+double kvc_conf_load_weight(const kvc_dir_conf *c)
+{
+    return c->load_weight >= 0 ? c->load_weight : KVC_DEFAULT_LOAD_WEIGHT;
+}
+
+/* Every rejection names the directive and says what is allowed. */
+static const char *bad_value(cmd_parms *cmd, const char *arg,
+                             const char *reason)
+{
+    return apr_psprintf(cmd->pool, "%s: invalid value '%s': %s",
+                        cmd->cmd->name, arg, reason);
+}
+
+static const char *set_enable(cmd_parms *cmd, void *mconfig, int on)
+{
+    kvc_dir_conf *c = mconfig;
+    kvc_enable_site *site;
+
+    c->enable = on;
+    if (on) {
+        if (!enable_sites) {
+            enable_sites = apr_array_make(cmd->pool, 4, sizeof(*site));
+            apr_pool_cleanup_register(cmd->pool, NULL, forget_enable_sites,
+                                      apr_pool_cleanup_null);
+        }
+        site = apr_array_push(enable_sites);
+        site->s = cmd->server;
+        site->conf = c;
+        site->where = apr_psprintf(cmd->pool, "%s:%d",
+                                   cmd->directive->filename,
+                                   cmd->directive->line_num);
+    }
+    return NULL;
+}
+
+/* Upstream base URLs: http or https, a host, no query; the trailing '/' is
+ * dropped so that "/tokenize" and "/lookup" can be appended. */
+static const char *set_endpoint(cmd_parms *cmd, void *mconfig,
+                                const char *arg)
+{
+    apr_uri_t uri;
+    char *url;
+    apr_size_t len;
+
+    if (apr_uri_parse(cmd->pool, arg, &uri) != APR_SUCCESS
+        || !uri.scheme || !uri.hostname || !*uri.hostname
+        || (strcasecmp(uri.scheme, "http") && strcasecmp(uri.scheme, "https"))
+        || uri.query || uri.fragment) {
+        return bad_value(cmd, arg, "must be an http:// or https:// URL "
+                         "without query, e.g. http://127.0.0.1:8000");
+    }
+    url = apr_pstrdup(cmd->pool, arg);
+    len = strlen(url);
+    while (len > 0 && url[len - 1] == '/') {
+        url[--len] = '\0';
+    }
+    if (cmd->info == (void *)0) {
+        ((kvc_dir_conf *)mconfig)->vllm_endpoint = url;
+    }
+    else {
+        ((kvc_dir_conf *)mconfig)->lmcache_endpoint = url;
+    }
+    return NULL;
+}
+
+static const char *set_default_model(cmd_parms *cmd, void *mconfig,
+                                     const char *arg)
+{
+    ((kvc_dir_conf *)mconfig)->default_model = arg;
+    return NULL;
+}
+
+/* A zero timeout would mean "no timeout" to libcurl, so it is refused. */
+static const char *set_timeout(cmd_parms *cmd, void *mconfig,
+                               const char *arg)
+{
+    kvc_dir_conf *c = mconfig;
+    apr_interval_time_t t;
+    const char *why = kvc_parse_duration(arg, &t);
+
+    if (!why && t < apr_time_from_msec(1)) {
+        why = "must be at least 1ms";
+    }
+    if (why) {
+        return bad_value(cmd, arg, why);
+    }
+    switch ((int)(apr_uintptr_t)cmd->info) {
+    case 0: c->request_timeout = t; break;
+    case 1: c->lookup_timeout = t; break;
+    default: c->tokenize_timeout = t; break;
+    }
+    return NULL;
+}
+
+static const char *set_token_cache(cmd_parms *cmd, void *mconfig, int on)
+{
+    ((kvc_dir_conf *)mconfig)->token_cache = on;
+    return NULL;
+}
+
+static const char *set_token_cache_size(cmd_parms *cmd, void *unused,
+                                        const char *arg)
+{
+    long n;
+    const char *why = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (why) {
+        return why;
+    }
+    if ((why = kvc_parse_long(arg, 1, 10000000, &n))) {
+        return bad_value(cmd, arg, why);
+    }
+    global_conf.token_cache_size = (apr_size_t)n;
+    return NULL;
+}
+
+static const char *set_token_cache_ttl(cmd_parms *cmd, void *unused,
+                                       const char *arg)
+{
+    apr_interval_time_t t;
+    const char *why = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (why) {
+        return why;
+    }
+    why = kvc_parse_duration(arg, &t);
+    if (!why && t < apr_time_from_sec(1)) {
+        why = "must be at least 1s";
+    }
+    if (why) {
+        return bad_value(cmd, arg, why);
+    }
+    global_conf.token_cache_ttl = t;
+    return NULL;
+}
+
+static const char *set_max_body_size(cmd_parms *cmd, void *mconfig,
+                                     const char *arg)
+{
+    apr_off_t n;
+    const char *why = kvc_parse_size(arg, &n);
+
+    if (!why && (n < 1 || n > APR_INT64_C(1) << 30)) {
+        why = "must be from 1 byte to 1G";
+    }
+    if (why) {
+        return bad_value(cmd, arg, why);
+    }
+    ((kvc_dir_conf *)mconfig)->max_body_size = n;
+    return NULL;
+}
+
+static const char *set_min_match_tokens(cmd_parms *cmd, void *mconfig,
+                                        const char *arg)
+{
+    long n;
+    const char *why = kvc_parse_long(arg, 1, APR_INT32_MAX, &n);
+
+    if (why) {
+        return bad_value(cmd, arg, why);
+    }
+    ((kvc_dir_conf *)mconfig)->min_match_tokens = n;
+    return NULL;
+}
+
+static const char *set_load_weight(cmd_parms *cmd, void *mconfig,
+                                   const char *arg)
+{
+    double w;
+    const char *why = kvc_parse_double(arg, 0.0, 100.0, &w);
+
+    if (why) {
+        return bad_value(cmd, arg, why);
+    }
+    ((kvc_dir_conf *)mconfig)->load_weight = w;
+    return NULL;
+}
+
+/* The provider itself is looked up in check_config: LoadModule lines for the
+ * stock lbmethods may come after this directive. */
+static const char *set_fallback(cmd_parms *cmd, void *unused,
+                                const char *arg)
+{
+    kvc_server_conf *c = ap_get_module_config(cmd->server->module_config,
+                                              &kvcache_module);
+
+    if (strcmp(arg, "byrequests") && strcmp(arg, "bybusyness")
+        && strcmp(arg, "bytraffic")) {
+        return bad_value(cmd, arg, "must be byrequests, bybusyness or "
+                         "bytraffic");
+    }
+    c->fallback_name = arg;
+    return NULL;
+}
+
+#define KVC_DIR_CONTEXT (RSRC_CONF | ACCESS_CONF)
+
+const command_rec kvc_config_cmds[] = {
+    AP_INIT_FLAG("KVCacheEnable", set_enable, NULL, KVC_DIR_CONTEXT,
+                 "On to route POSTed LLM requests by cached KV prefix"),
+    AP_INIT_TAKE1("KVCacheVLLMEndpoint", set_endpoint, (void *)0,
+                  KVC_DIR_CONTEXT, "vLLM base URL (POST URL/tokenize)"),
+    AP_INIT_TAKE1("KVCacheLMCacheEndpoint", set_endpoint, (void *)1,
+                  KVC_DIR_CONTEXT, "LMCache controller base URL"),
+    AP_INIT_TAKE1("KVCacheDefaultModel", set_default_model, NULL,
+                  KVC_DIR_CONTEXT, "model name when the body has none"),
+    AP_INIT_TAKE1("KVCacheRequestTimeout", set_timeout, (void *)0,
+                  KVC_DIR_CONTEXT, "cap on any upstream call (2s)"),
+    AP_INIT_TAKE1("KVCacheLookupTimeout", set_timeout, (void *)1,
+                  KVC_DIR_CONTEXT, "budget of the routing /lookup (50ms)"),
+    AP_INIT_TAKE1("KVCacheTokenizeTimeout", set_timeout, (void *)2,
+                  KVC_DIR_CONTEXT, "budget of the request-path /tokenize "
+                  "(200ms)"),
+    AP_INIT_FLAG("KVCacheTokenCache", set_token_cache, NULL,
+                 KVC_DIR_CONTEXT, "On to cache tokenized prompts (On)"),
+    AP_INIT_TAKE1("KVCacheTokenCacheSize", set_token_cache_size, NULL,
+                  RSRC_CONF, "token cache entries per process (1024)"),
+    AP_INIT_TAKE1("KVCacheTokenCacheTTL", set_token_cache_ttl, NULL,
+                  RSRC_CONF, "token cache entry lifetime (10m)"),
+    AP_INIT_TAKE1("KVCacheMaxBodySize", set_max_body_size, NULL,
+                  KVC_DIR_CONTEXT, "larger bodies are forwarded unrouted "
+                  "(16M)"),
+    AP_INIT_TAKE1("KVCacheMinMatchTokens", set_min_match_tokens, NULL,
+                  KVC_DIR_CONTEXT, "below this match for every member, no "
+                  "preference (1)"),
+    AP_INIT_TAKE1("KVCacheLoadWeight", set_load_weight, NULL,
+                  KVC_DIR_CONTEXT, "weight of the load term; 0 = pure "
+                  "max-match (1.0)"),
+    AP_INIT_TAKE1("KVCacheFallbackLBMethod", set_fallback, NULL, RSRC_CONF,
+                  "lbmethod for requests without a preference "
+                  "(bybusyness)"),
+    {NULL}
+};
+
+static int kvc_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                          apr_pool_t *ptemp)
+{
+    global_conf.token_cache_size = KVC_DEFAULT_TOKEN_CACHE_SIZE;
+    global_conf.token_cache_ttl = KVC_DEFAULT_TOKEN_CACHE_TTL;
+    return OK;
+}
+
+/* Runs before `apachectl -t` reports "Syntax OK", so whatever needs the
+ * whole configuration (endpoints of an enabled context, the fallback
+ * provider) is checked here rather than at startup. */
+static int kvc_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                            apr_pool_t *ptemp, server_rec *main_s)
+{
+    server_rec *s;
+    int i;
+
+    for (s = main_s; s; s = s->next) {
+        kvc_server_conf *sc = ap_get_module_config(s->module_config,
+                                                   &kvcache_module);
+        const char *name = sc->fallback_name ? sc->fallback_name
+                                             : KVC_DEFAULT_FALLBACK;
+
+        sc->fallback = ap_lookup_provider(PROXY_LBMETHOD, name, "0");
+        if (!sc->fallback) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                         "[kvcache] KVCacheFallbackLBMethod: lbmethod "
+                         "provider '%s' is not loaded; add LoadModule "
+                         "lbmethod_%s_module (mod_lbmethod_%s.so)",
+                         name, name, name);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    for (i = 0; enable_sites && i < enable_sites->nelts; i++) {
+        kvc_enable_site *site = &APR_ARRAY_IDX(enable_sites, i,
+                                               kvc_enable_site);
+        kvc_dir_conf *base = ap_get_module_config(site->s->lookup_defaults,
+                                                  &kvcache_module);
+        const kvc_dir_conf *c = site->conf == base
+                                ? base
+                                : kvc_config_merge_dir(ptemp, base,
+                                                       site->conf);
+
+        if (!c->vllm_endpoint || !c->lmcache_endpoint) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, site->s,
+                         "[kvcache] KVCacheEnable On (%s) needs %s",
+                         site->where,
+                         !c->vllm_endpoint ? "KVCacheVLLMEndpoint"
+                                           : "KVCacheLMCacheEndpoint");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    return OK;
+}
+
+void kvc_config_register_hooks(apr_pool_t *p)
+{
+    ap_hook_pre_config(kvc_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(kvc_check_config, NULL, NULL, APR_HOOK_MIDDLE);
+}

@@ -1,0 +1,35 @@
+/* Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ * use this file except in compliance with the License.  You may obtain a copy
+ * of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
+#include "kvc_score.h"
+
+/* Scores are ratios of small integers; differences below this are ties. */
+#define KVC_SCORE_EPSILON 1e-9
+
+double kvc_score(long matched, long prompt_tokens, double busy,
+                 double mean_busy, double weight)
+{
+    double hit = (double)matched / (double)(prompt_tokens > 0 ? prompt_tokens
+                                                             : 1);
+    double relative_load = (busy - mean_busy)
+                           / (mean_busy > 1.0 ? mean_busy : 1.0);
+
+    return hit - weight * relative_load;
+}
+
+int kvc_score_prefer(double score_a, double busy_a, long matched_a,
+                     double score_b, double busy_b, long matched_b)
+{
+    if (score_a > score_b + KVC_SCORE_EPSILON) {
+        return 1;
+    }
+    if (score_a < score_b - KVC_SCORE_EPSILON) {
+        return 0;
+    }
+    if (busy_a != busy_b) {
+        return busy_a < busy_b;
+    }
+    return matched_a > matched_b;
+}

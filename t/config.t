@@ -1,0 +1,132 @@
+# Every bad value fails the configuration test (httpd -t, as apachectl -t
+# runs it) with a message that names the directive.
+use strict;
+use warnings FATAL => 'all';
+
+use Apache::Test;
+use Apache::TestUtil;
+use File::Temp qw(tempdir);
+
+my @bad = (
+    [ 'KVCacheEnable maybe' ],
+    [ 'KVCacheVLLMEndpoint ftp://127.0.0.1:8000' ],
+    [ 'KVCacheVLLMEndpoint 127.0.0.1:8000' ],
+    [ 'KVCacheLMCacheEndpoint http://127.0.0.1:9000/?x=1' ],
+    [ 'KVCacheDefaultModel a b' ],
+    [ 'KVCacheRequestTimeout 10x' ],
+    [ 'KVCacheRequestTimeout 0' ],
+    [ 'KVCacheLookupTimeout -50ms' ],
+    [ 'KVCacheLookupTimeout 1.5s' ],
+    [ 'KVCacheTokenizeTimeout soon' ],
+    [ 'KVCacheTokenCache maybe' ],
+    [ 'KVCacheTokenCacheSize 0' ],
+    [ 'KVCacheTokenCacheSize lots' ],
+    [ 'KVCacheTokenCacheSize 10', '<Location "/x">', '</Location>' ],
+    [ 'KVCacheTokenCacheTTL 0' ],
+    [ 'KVCacheTokenCacheTTL 5y' ],
+    [ 'KVCacheMaxBodySize 10X' ],
+    [ 'KVCacheMaxBodySize 0' ],
+    [ 'KVCacheMaxBodySize 2G' ],
+    [ 'KVCacheMinMatchTokens 0' ],
+    [ 'KVCacheMinMatchTokens many' ],
+    [ 'KVCacheLoadWeight -1' ],
+    [ 'KVCacheLoadWeight nan' ],
+    [ 'KVCacheLoadWeight 0.5x' ],
+    [ 'KVCacheFallbackLBMethod kvcache' ],
+    [ 'KVCacheFallbackLBMethod random' ],
+);
+
+# Configurations that parse but do not hang together.
+my @inconsistent = (
+    [ 'KVCacheVLLMEndpoint', "KVCacheLMCacheEndpoint http://127.0.0.1:9000\n"
+      . "<Location /v1/>\nKVCacheEnable On\n</Location>" ],
+    [ 'KVCacheLMCacheEndpoint', "KVCacheVLLMEndpoint http://127.0.0.1:8000\n"
+      . "KVCacheEnable On" ],
+    [ 'KVCacheFallbackLBMethod', "KVCacheFallbackLBMethod bytraffic" ],
+);
+
+plan tests => 2 * @bad + 2 * @inconsistent + 4;
+
+my $vars = Apache::Test::vars();
+my $libexec = $vars->{kvc_libexecdir};
+my $dir = tempdir(CLEANUP => 1);
+
+sub config_test {
+    my ($extra) = @_;
+    my $file = "$dir/httpd.conf";
+    open my $fh, '>', $file or die "$file: $!";
+    print $fh <<"CONF";
+ServerRoot "$dir"
+ServerName localhost
+Listen 127.0.0.1:$vars->{port}
+PidFile "$dir/httpd.pid"
+ErrorLog "$dir/error_log"
+LoadModule mpm_event_module "$libexec/mod_mpm_event.so"
+LoadModule authz_core_module "$libexec/mod_authz_core.so"
+LoadModule proxy_module "$libexec/mod_proxy.so"
+LoadModule proxy_http_module "$libexec/mod_proxy_http.so"
+LoadModule slotmem_shm_module "$libexec/mod_slotmem_shm.so"
+LoadModule proxy_balancer_module "$libexec/mod_proxy_balancer.so"
+LoadModule lbmethod_bybusyness_module "$libexec/mod_lbmethod_bybusyness.so"
+LoadModule kvcache_module "$vars->{kvc_top}/.libs/mod_kvcache.so"
+$extra
+CONF
+    close $fh;
+    my $out = `$vars->{httpd} -t -f $file 2>&1`;
+    return ($? >> 8, $out);
+}
+
+my $good = <<'GOOD';
+KVCacheVLLMEndpoint http://127.0.0.1:8000/
+KVCacheLMCacheEndpoint https://lmcache.example:9000
+KVCacheDefaultModel demo
+KVCacheRequestTimeout 2
+KVCacheLookupTimeout 50ms
+KVCacheTokenizeTimeout 200ms
+KVCacheTokenCache On
+KVCacheTokenCacheSize 4096
+KVCacheTokenCacheTTL 1h
+KVCacheMaxBodySize 16M
+KVCacheMinMatchTokens 256
+KVCacheLoadWeight 0.5
+KVCacheFallbackLBMethod bybusyness
+<Proxy "balancer://llm">
+    BalancerMember "http://127.0.0.1:8001" route=vllm-a
+    ProxySet lbmethod=kvcache
+</Proxy>
+<Location "/v1/">
+    ProxyPass "balancer://llm/v1/"
+    KVCacheEnable On
+    KVCacheLoadWeight 0
+</Location>
+GOOD
+my ($rc, $out) = config_test($good);
+t_debug($out);
+ok t_cmp($rc, 0, 'a complete configuration passes');
+ok t_cmp($out =~ /Syntax OK/ ? 1 : 0, 1, 'Syntax OK');
+
+# lbmethod=kvcache is known to the balancer once the module is loaded.
+($rc, $out) = config_test("<Proxy balancer://x>\nProxySet lbmethod=nosuch\n"
+                          . "</Proxy>");
+ok t_cmp($rc != 0 ? 1 : 0, 1, 'an unknown lbmethod is refused (control)');
+($rc, $out) = config_test("<Proxy balancer://x>\nProxySet lbmethod=kvcache\n"
+                          . "</Proxy>");
+ok t_cmp($rc, 0, 'lbmethod=kvcache is accepted');
+
+for my $case (@bad) {
+    my ($line, $open, $close) = @$case;
+    my ($directive) = split ' ', $line;
+    my $conf = $open ? "$open\n$line\n$close" : $line;
+    ($rc, $out) = config_test($conf);
+    t_debug("$line => $out");
+    ok t_cmp($rc != 0 ? 1 : 0, 1, "'$line' fails the config test");
+    ok t_cmp($out =~ /\Q$directive\E/ ? 1 : 0, 1, "... naming $directive");
+}
+
+for my $case (@inconsistent) {
+    my ($named, $conf) = @$case;
+    ($rc, $out) = config_test($conf);
+    t_debug("$conf => $out");
+    ok t_cmp($rc != 0 ? 1 : 0, 1, "missing $named fails the config test");
+    ok t_cmp($out =~ /\Q$named\E/ ? 1 : 0, 1, "... naming $named");
+}

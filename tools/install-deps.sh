@@ -1,0 +1,34 @@
+#!/bin/bash
+# Installs, from Debian 12 packages, everything mod_kvcache needs to build,
+# test, benchmark and run its demo.  Idempotent: skips apt when all is there.
+set -euo pipefail
+
+packages=(
+    # build
+    autoconf automake libtool pkg-config make gcc git
+    apache2 apache2-dev libcurl4-openssl-dev libjson-c-dev libssl-dev
+    # tests and the emulator (Debian's own python3, stdlib only)
+    libapache2-mod-perl2 libwww-perl libhttp-daemon-perl python3 curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" \
+        || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: missing packages: ${missing[*]} (run as root)" >&2
+    exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts the stock apache2 service on install; the project runs its
+# own servers and does not need it.
+if command -v apache2ctl >/dev/null && pgrep -x apache2 >/dev/null; then
+    apache2ctl stop >/dev/null 2>&1 || true
+fi
