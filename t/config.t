@@ -45,7 +45,7 @@ my @inconsistent = (
     [ 'KVCacheFallbackLBMethod', "KVCacheFallbackLBMethod bytraffic" ],
 );
 
-plan tests => 2 * @bad + 2 * @inconsistent + 4;
+plan tests => 2 * @bad + 2 * @inconsistent + 5;
 
 my $vars = Apache::Test::vars();
 my $libexec = $vars->{kvc_libexecdir};
@@ -68,7 +68,9 @@ LoadModule proxy_http_module "$libexec/mod_proxy_http.so"
 LoadModule slotmem_shm_module "$libexec/mod_slotmem_shm.so"
 LoadModule proxy_balancer_module "$libexec/mod_proxy_balancer.so"
 LoadModule lbmethod_bybusyness_module "$libexec/mod_lbmethod_bybusyness.so"
+LoadModule env_module "$libexec/mod_env.so"
 LoadModule kvcache_module "$vars->{kvc_top}/.libs/mod_kvcache.so"
+Define APACHE_LOG_DIR "$dir"
 $extra
 CONF
     close $fh;
@@ -104,6 +106,12 @@ my ($rc, $out) = config_test($good);
 t_debug($out);
 ok t_cmp($rc, 0, 'a complete configuration passes');
 ok t_cmp($out =~ /Syntax OK/ ? 1 : 0, 1, 'Syntax OK');
+
+# The shipped example configuration is valid as it stands.
+($rc, $out) = config_test(
+    qq{Include "$vars->{kvc_top}/conf/httpd-kvcache-example.conf"});
+t_debug($out);
+ok t_cmp($rc, 0, 'conf/httpd-kvcache-example.conf passes');
 
 # lbmethod=kvcache is known to the balancer once the module is loaded.
 ($rc, $out) = config_test("<Proxy balancer://x>\nProxySet lbmethod=nosuch\n"

@@ -1,13 +1,12 @@
 #!/bin/bash
-# Builds and runs every test, as an unprivileged user, in this tree.
+# Builds and runs every test in this tree, as an unprivileged user.
+# Arguments go to Apache::Test (e.g. t/routing.t -verbose).
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 
 echo "== build"
-autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
-./configure --enable-werror --quiet
-make -j2 >/dev/null
+tools/build.sh
 
 echo "== C unit tests"
 make -s tests/unit/kvc_unit_tests >/dev/null

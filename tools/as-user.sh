@@ -1,0 +1,30 @@
+#!/bin/bash
+# Runs one of this tree's scripts as the unprivileged user "kvctest", on a
+# copy of the tree that user owns: Apache::Test refuses to run as root, and
+# httpd is best not started as root for a demo either.  Installs what is
+# missing first.  Run as a non-root user, it runs the script in place.
+#   tools/as-user.sh tools/run-suite.sh [ARGS...]
+set -euo pipefail
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+script=$1
+shift
+
+"$top/tools/install-deps.sh"
+
+if [ "$(id -u)" != 0 ]; then
+    exec "$top/$script" "$@"
+fi
+
+user=kvctest
+if ! id -u "$user" >/dev/null 2>&1; then
+    useradd --system --user-group --home-dir /nonexistent \
+            --shell /usr/sbin/nologin "$user"
+fi
+work=$(mktemp -d /tmp/kvcache.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+# The files git knows of (tracked or new), not a previous build's output.
+git -C "$top" ls-files -z --cached --others --exclude-standard \
+    | (cd "$top" && xargs -0 tar cf - --no-recursion) | tar xf - -C "$work"
+chown -R "$user:$user" "$work"
+chmod 755 "$work"
+runuser -u "$user" -- "$work/$script" "$@"
