@@ -19,13 +19,19 @@
 #include "kvc_config.h"
 #include "kvc_lbmethod.h"
 #include "kvc_route.h"
+#include "kvc_shm.h"
+#include "kvc_status.h"
+#include "kvc_tokstore.h"
 
 static void kvcache_register_hooks(apr_pool_t *p)
 {
     kvc_config_register_hooks(p);
+    kvc_shm_register_hooks(p);
+    kvc_tokstore_register_hooks(p);
     kvc_body_register_hooks(p);
     kvc_route_register_hooks(p);
     kvc_lbmethod_register_hooks(p);
+    kvc_status_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(kvcache) = {

@@ -12,6 +12,7 @@
 
 #include "kvc_config.h"
 #include "kvc_parse.h"
+#include "kvc_tokstore.h"
 
 APLOG_USE_MODULE(kvcache);
 
@@ -156,6 +157,18 @@ static const char *bad_value(cmd_parms *cmd, const char *arg,
                         cmd->cmd->name, arg, reason);
 }
 
+/* A duration of at least 1ms, for settings where 0 makes no sense. */
+static const char *parse_positive_duration(cmd_parms *cmd, const char *arg,
+                                           apr_interval_time_t *out)
+{
+    const char *why = kvc_parse_duration(arg, out);
+
+    if (!why && *out < apr_time_from_msec(1)) {
+        why = "must be at least 1ms";
+    }
+    return why ? bad_value(cmd, arg, why) : NULL;
+}
+
 static const char *set_enable(cmd_parms *cmd, void *mconfig, int on)
 {
     kvc_dir_conf *c = mconfig;
@@ -221,13 +234,10 @@ static const char *set_timeout(cmd_parms *cmd, void *mconfig,
 {
     kvc_dir_conf *c = mconfig;
     apr_interval_time_t t;
-    const char *why = kvc_parse_duration(arg, &t);
+    const char *why = parse_positive_duration(cmd, arg, &t);
 
-    if (!why && t < apr_time_from_msec(1)) {
-        why = "must be at least 1ms";
-    }
     if (why) {
-        return bad_value(cmd, arg, why);
+        return why;
     }
     switch ((int)(apr_uintptr_t)cmd->info) {
     case 0: c->request_timeout = t; break;
@@ -338,6 +348,103 @@ static const char *set_fallback(cmd_parms *cmd, void *unused,
     return NULL;
 }
 
+static const char *set_token_store(cmd_parms *cmd, void *unused,
+                                   const char *arg)
+{
+    const char *why = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (why) {
+        return why;
+    }
+    global_conf.token_store = arg;
+    return NULL;
+}
+
+static const char *set_breaker(cmd_parms *cmd, void *unused,
+                               const char *failures, const char *recovery,
+                               const char *probes)
+{
+    long n, k;
+    const char *why = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (why) {
+        return why;
+    }
+    if ((why = kvc_parse_long(failures, 1, 1000, &n))) {
+        return bad_value(cmd, failures, apr_pstrcat(cmd->pool, "FAILURES ",
+                                                    why, NULL));
+    }
+    if ((why = parse_positive_duration(cmd, recovery,
+                                       &global_conf.breaker.recovery))) {
+        return why;
+    }
+    if ((why = kvc_parse_long(probes, 1, 100, &k))) {
+        return bad_value(cmd, probes, apr_pstrcat(cmd->pool,
+                                                  "HALF_OPEN_CALLS ", why,
+                                                  NULL));
+    }
+    global_conf.breaker.failures = (apr_uint32_t)n;
+    global_conf.breaker.half_open_calls = (apr_uint32_t)k;
+    return NULL;
+}
+
+static const char *set_retry(cmd_parms *cmd, void *unused,
+                             const char *attempts, const char *base,
+                             const char *max)
+{
+    long n;
+    const char *why = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (why) {
+        return why;
+    }
+    if ((why = kvc_parse_long(attempts, 1, 10, &n))) {
+        return bad_value(cmd, attempts, apr_pstrcat(cmd->pool, "ATTEMPTS ",
+                                                    why, NULL));
+    }
+    if ((why = parse_positive_duration(cmd, base, &global_conf.retry_base))
+        || (why = parse_positive_duration(cmd, max,
+                                          &global_conf.retry_max))) {
+        return why;
+    }
+    if (global_conf.retry_max < global_conf.retry_base) {
+        return bad_value(cmd, max, "MAX must not be below BASE");
+    }
+    global_conf.retry_attempts = (unsigned)n;
+    return NULL;
+}
+
+static const char *set_ca_file(cmd_parms *cmd, void *unused,
+                               const char *arg)
+{
+    const char *why = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *path;
+    apr_finfo_t finfo;
+
+    if (why) {
+        return why;
+    }
+    path = ap_server_root_relative(cmd->pool, arg);
+    if (!path || apr_stat(&finfo, path, APR_FINFO_TYPE, cmd->temp_pool)
+                 != APR_SUCCESS || finfo.filetype != APR_REG) {
+        return bad_value(cmd, arg, "must be a readable PEM file of CA "
+                         "certificates");
+    }
+    global_conf.upstream_ca_file = path;
+    return NULL;
+}
+
+static const char *set_verify(cmd_parms *cmd, void *unused, int on)
+{
+    const char *why = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (why) {
+        return why;
+    }
+    global_conf.upstream_verify = on;
+    return NULL;
+}
+
 #define KVC_DIR_CONTEXT (RSRC_CONF | ACCESS_CONF)
 
 const command_rec kvc_config_cmds[] = {
@@ -362,6 +469,18 @@ const command_rec kvc_config_cmds[] = {
                   RSRC_CONF, "token cache entries per process (1024)"),
     AP_INIT_TAKE1("KVCacheTokenCacheTTL", set_token_cache_ttl, NULL,
                   RSRC_CONF, "token cache entry lifetime (10m)"),
+    AP_INIT_TAKE1("KVCacheTokenCacheStore", set_token_store, NULL,
+                  RSRC_CONF, "socache provider[:args] of the shared token "
+                  "cache (shmcb)"),
+    AP_INIT_TAKE3("KVCacheCircuitBreaker", set_breaker, NULL, RSRC_CONF,
+                  "FAILURES RECOVERY HALF_OPEN_CALLS of each upstream's "
+                  "breaker (5 10s 2)"),
+    AP_INIT_TAKE3("KVCacheRetry", set_retry, NULL, RSRC_CONF,
+                  "ATTEMPTS BASE MAX of LMCache calls (3 100ms 2s)"),
+    AP_INIT_TAKE1("KVCacheUpstreamCACertificate", set_ca_file, NULL,
+                  RSRC_CONF, "CA certificates for https upstreams"),
+    AP_INIT_FLAG("KVCacheUpstreamVerify", set_verify, NULL, RSRC_CONF,
+                 "Off to skip TLS verification of upstreams (On)"),
     AP_INIT_TAKE1("KVCacheMaxBodySize", set_max_body_size, NULL,
                   KVC_DIR_CONTEXT, "larger bodies are forwarded unrouted "
                   "(16M)"),
@@ -382,6 +501,15 @@ static int kvc_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
 {
     global_conf.token_cache_size = KVC_DEFAULT_TOKEN_CACHE_SIZE;
     global_conf.token_cache_ttl = KVC_DEFAULT_TOKEN_CACHE_TTL;
+    global_conf.token_store = KVC_DEFAULT_TOKEN_STORE;
+    global_conf.breaker.failures = KVC_DEFAULT_BREAKER_FAILURES;
+    global_conf.breaker.recovery = KVC_DEFAULT_BREAKER_RECOVERY;
+    global_conf.breaker.half_open_calls = KVC_DEFAULT_BREAKER_PROBES;
+    global_conf.retry_attempts = KVC_DEFAULT_RETRY_ATTEMPTS;
+    global_conf.retry_base = KVC_DEFAULT_RETRY_BASE;
+    global_conf.retry_max = KVC_DEFAULT_RETRY_MAX;
+    global_conf.upstream_ca_file = NULL;
+    global_conf.upstream_verify = 1;
     return OK;
 }
 
@@ -392,8 +520,15 @@ static int kvc_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                             apr_pool_t *ptemp, server_rec *main_s)
 {
     server_rec *s;
+    const char *err;
     int i;
 
+    if ((err = kvc_tokstore_configure(global_conf.token_store, pconf,
+                                      ptemp))) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, main_s, "[kvcache] %s",
+                     err);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     for (s = main_s; s; s = s->next) {
         kvc_server_conf *sc = ap_get_module_config(s->module_config,
                                                    &kvcache_module);

@@ -14,6 +14,8 @@
 #include "httpd.h"
 #include "http_config.h"
 
+#include "kvc_breaker.h"
+
 struct proxy_balancer_method;
 
 /** Per-directory (server, vhost, <Location>, <Proxy>) settings. */
@@ -37,10 +39,18 @@ typedef struct {
     const struct proxy_balancer_method *fallback; /* set by check_config */
 } kvc_server_conf;
 
-/** Process-wide settings (global server context only). */
+/** Server-wide settings (global context only): the state they govern is
+ *  shared by all processes and virtual hosts. */
 typedef struct {
     apr_size_t token_cache_size;
     apr_interval_time_t token_cache_ttl;
+    const char *token_store;             /* socache "provider[:args]" */
+    kvc_breaker_policy breaker;          /* the same policy for each role */
+    unsigned retry_attempts;
+    apr_interval_time_t retry_base;
+    apr_interval_time_t retry_max;
+    const char *upstream_ca_file;        /* NULL: the system's CAs */
+    int upstream_verify;
 } kvc_global_conf;
 
 /* Defaults, named once; the interface document lists the same values. */
@@ -53,6 +63,13 @@ typedef struct {
 #define KVC_DEFAULT_FALLBACK          "bybusyness"
 #define KVC_DEFAULT_TOKEN_CACHE_SIZE  1024
 #define KVC_DEFAULT_TOKEN_CACHE_TTL   apr_time_from_sec(600)
+#define KVC_DEFAULT_TOKEN_STORE       "shmcb"
+#define KVC_DEFAULT_BREAKER_FAILURES  5
+#define KVC_DEFAULT_BREAKER_RECOVERY  apr_time_from_sec(10)
+#define KVC_DEFAULT_BREAKER_PROBES    2
+#define KVC_DEFAULT_RETRY_ATTEMPTS    3
+#define KVC_DEFAULT_RETRY_BASE        apr_time_from_msec(100)
+#define KVC_DEFAULT_RETRY_MAX         apr_time_from_sec(2)
 
 extern const command_rec kvc_config_cmds[];
 

@@ -18,6 +18,8 @@
  * is never used by two threads at once (libcurl-thread(3)). */
 static apr_reslist_t *handles;
 static struct curl_slist *json_headers;
+static const char *tls_ca_file;
+static long tls_verify = 1;
 
 typedef struct {
     char *data;
@@ -70,9 +72,13 @@ static apr_status_t free_headers(void *unused)
     return APR_SUCCESS;
 }
 
-apr_status_t kvc_http_child_init(apr_pool_t *pchild, int max_handles)
+apr_status_t kvc_http_child_init(apr_pool_t *pchild, int max_handles,
+                                 const char *ca_file, int verify)
 {
     apr_status_t rv;
+
+    tls_ca_file = ca_file;
+    tls_verify = verify ? 1L : 0L;
 
     /* An empty "Expect:" keeps libcurl from waiting for 100-continue on
      * large bodies, which would eat most of a 50ms budget. */
@@ -169,6 +175,11 @@ kvc_http_result kvc_http_post_json(const char *url, const char *body,
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, tls_verify);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, tls_verify ? 2L : 0L);
+    if (tls_ca_file) {
+        curl_easy_setopt(curl, CURLOPT_CAINFO, tls_ca_file);
+    }
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, sink_write);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);

@@ -20,7 +20,7 @@ typedef enum {
     KVC_HTTP_STATUS,      /* the upstream answered, but not 2xx */
     KVC_HTTP_TIMEOUT,     /* the budget ran out */
     KVC_HTTP_TOO_LARGE,   /* the response exceeded the size cap */
-    KVC_HTTP_ERROR        /* connection refused, reset, DNS, no handle... */
+    KVC_HTTP_ERROR        /* connection refused, reset, DNS, TLS... */
 } kvc_http_result;
 
 typedef struct {
@@ -39,8 +39,12 @@ apr_status_t kvc_http_global_init(apr_pool_t *pconf);
  * Creates this process's handle pool.
  * @param pchild  the child's pool; the pool and its handles die with it
  * @param max_handles  the number of threads that may call at once
+ * @param ca_file  CA certificates for https upstreams, NULL for the
+ *                 system's
+ * @param verify  0 to skip certificate and host name verification
  */
-apr_status_t kvc_http_child_init(apr_pool_t *pchild, int max_handles);
+apr_status_t kvc_http_child_init(apr_pool_t *pchild, int max_handles,
+                                 const char *ca_file, int verify);
 
 /**
  * POSTs a JSON body and waits at most @a timeout for the whole exchange.

@@ -107,9 +107,9 @@ static int is_named(const apr_array_header_t *matches,
 
 /* One pass before choosing: the mean load of the usable members, and
  * whether any of them holds enough of the prompt to be worth preferring.
- * Returns NULL when one does, else the fallback reason. */
-static const char *survey(const proxy_balancer *balancer, kvc_pick *pick,
-                          long min_match)
+ * Returns KVC_REASON_COUNT when one does, else the fallback reason. */
+static kvc_reason survey(const proxy_balancer *balancer, kvc_pick *pick,
+                         long min_match)
 {
     int i, usable = 0, named = 0, eligible = 0, named_unusable = 0;
     double busy_sum = 0;
@@ -130,10 +130,11 @@ static const char *survey(const proxy_balancer *balancer, kvc_pick *pick,
     }
     pick->mean_busy = usable ? busy_sum / usable : 0;
     if (eligible) {
-        return NULL;
+        return KVC_REASON_COUNT;
     }
-    return !named ? "unknown-instance"
-           : named_unusable ? "member-unusable" : "below-min-match";
+    return !named ? KVC_REASON_UNKNOWN_INSTANCE
+           : named_unusable ? KVC_REASON_MEMBER_UNUSABLE
+           : KVC_REASON_BELOW_MIN_MATCH;
 }
 
 static int is_best_kvcache(proxy_worker *current, proxy_worker *prev_best,
@@ -158,14 +159,11 @@ static int is_best_kvcache(proxy_worker *current, proxy_worker *prev_best,
 
 /* KVCACHE_ROUTE and KVCACHE_MATCHED_TOKENS describe the member finally
  * chosen, whoever chose it; requests the module never looked at (no
- * decision yet) are left alone. */
+ * decision) are left alone. */
 static proxy_worker *chosen(request_rec *r, proxy_worker *worker,
-                            long matched, const char *decision)
+                            long matched)
 {
-    if (decision) {
-        apr_table_setn(r->subprocess_env, KVC_ENV_DECISION, decision);
-    }
-    else if (!apr_table_get(r->subprocess_env, KVC_ENV_DECISION)) {
+    if (!apr_table_get(r->subprocess_env, KVC_ENV_DECISION)) {
         return worker;
     }
     if (worker && worker->s->route[0]) {
@@ -179,24 +177,25 @@ static proxy_worker *chosen(request_rec *r, proxy_worker *worker,
     return worker;
 }
 
+/* Leaves the choice to KVCacheFallbackLBMethod.  KVC_REASON_COUNT: no new
+ * reason (the request carried no matches; the fixups' decision stands). */
 static proxy_worker *delegate(proxy_balancer *balancer, request_rec *r,
                               const apr_array_header_t *matches,
-                              const char *reason)
+                              kvc_reason reason)
 {
     const proxy_balancer_method *fallback =
         kvc_config_server(r->server)->fallback;
     proxy_worker *worker = fallback->finder(balancer, r);
 
-    if (reason) {
+    if (reason != KVC_REASON_COUNT) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                       "[kvcache] %s: no preferred member (%s), %s chose %s",
-                      balancer->s->name, reason, fallback->name,
-                      worker ? worker->s->name : "none");
-        reason = apr_pstrcat(r->pool, "fallback:", reason, NULL);
+                      balancer->s->name, kvc_reason_name(reason),
+                      fallback->name, worker ? worker->s->name : "none");
+        kvc_route_fallback(r, reason);
     }
     return chosen(r, worker, matches && worker
-                             ? matched_tokens(matches, worker) : 0,
-                  reason);
+                             ? matched_tokens(matches, worker) : 0);
 }
 
 static proxy_worker *find_best_kvcache(proxy_balancer *balancer,
@@ -206,15 +205,15 @@ static proxy_worker *find_best_kvcache(proxy_balancer *balancer,
     const char *prompt_tokens;
     const kvc_dir_conf *conf = kvc_config_dir(r);
     apr_array_header_t *matches;
-    const char *reason;
+    kvc_reason reason;
     proxy_worker *worker;
     kvc_pick pick;
 
     if (!note) {
-        return delegate(balancer, r, NULL, NULL);
+        return delegate(balancer, r, NULL, KVC_REASON_COUNT);
     }
     if (kvc_matches_parse(note, r->pool, &matches) != 0) {
-        return delegate(balancer, r, NULL, "bad-matches-note");
+        return delegate(balancer, r, NULL, KVC_REASON_BAD_MATCHES_NOTE);
     }
     memset(&pick, 0, sizeof(pick));
     pick.matches = matches;
@@ -228,12 +227,12 @@ static proxy_worker *find_best_kvcache(proxy_balancer *balancer,
         pick.prompt_tokens = best ? best->matched : 1;
     }
     reason = survey(balancer, &pick, kvc_conf_min_match_tokens(conf));
-    if (reason) {
+    if (reason != KVC_REASON_COUNT) {
         return delegate(balancer, r, matches, reason);
     }
     worker = get_best_worker_fn(balancer, r, is_best_kvcache, &pick);
     if (!worker) {
-        return delegate(balancer, r, matches, "no-usable-member");
+        return delegate(balancer, r, matches, KVC_REASON_NO_USABLE_MEMBER);
     }
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   "[kvcache] %s: routed to %s (route %s, matched %ld of %ld "
@@ -241,7 +240,8 @@ static proxy_worker *find_best_kvcache(proxy_balancer *balancer,
                   "score %.3f)", balancer->s->name, worker->s->name,
                   worker->s->route, pick.best_matched, pick.prompt_tokens,
                   worker->s->busy, pick.mean_busy, pick.best_score);
-    return chosen(r, worker, pick.best_matched, "routed");
+    apr_table_setn(r->subprocess_env, KVC_ENV_DECISION, "routed");
+    return chosen(r, worker, pick.best_matched);
 }
 
 /* Both run with the balancer's lock held; the fallback keeps its own

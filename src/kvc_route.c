@@ -15,9 +15,9 @@
 #include "kvc_body.h"
 #include "kvc_config.h"
 #include "kvc_extract.h"
-#include "kvc_http.h"
 #include "kvc_route.h"
-#include "kvc_tokcache.h"
+#include "kvc_tokstore.h"
+#include "kvc_upstream.h"
 #include "kvc_wire.h"
 
 APLOG_USE_MODULE(kvcache);
@@ -28,13 +28,11 @@ APLOG_USE_MODULE(kvcache);
 #define KVC_LOOKUP_MAX_RESPONSE   (1024 * 1024)
 #define KVC_KEY_LOG_CHARS         16
 
-/* This process's token cache; NULL until child_init. */
-static kvc_tokcache *token_cache;
-
-void kvc_route_fallback(request_rec *r, const char *reason)
+void kvc_route_fallback(request_rec *r, kvc_reason reason)
 {
     apr_table_setn(r->subprocess_env, KVC_ENV_DECISION,
-                   apr_pstrcat(r->pool, "fallback:", reason, NULL));
+                   apr_pstrcat(r->pool, "fallback:", kvc_reason_name(reason),
+                               NULL));
 }
 
 /* Only the initial, reverse-proxied POST to a balancer can be steered;
@@ -49,112 +47,141 @@ static int is_candidate(const request_rec *r, const kvc_dir_conf *conf)
            && !strncmp(r->filename, "proxy:balancer://", 17);
 }
 
-/* Bodies that cannot be an OpenAI JSON request are not even buffered. */
-static const char *unsuitable_body(const request_rec *r)
+/* Bodies that cannot be an OpenAI JSON request are not even buffered.
+ * Returns KVC_REASON_COUNT for a body worth reading. */
+static kvc_reason unsuitable_body(const request_rec *r)
 {
     const char *type = apr_table_get(r->headers_in, "Content-Type");
     const char *encoding = apr_table_get(r->headers_in, "Content-Encoding");
 
     if (encoding && strcasecmp(encoding, "identity")) {
-        return "encoded-body";
+        return KVC_REASON_ENCODED_BODY;
     }
     if (type && !ap_strcasestr(type, "json")) {
-        return "not-json";
+        return KVC_REASON_NOT_JSON;
     }
-    return NULL;
+    return KVC_REASON_COUNT;
 }
 
-static const char *call_failure(request_rec *r, const char *what,
-                                const kvc_http_response *resp)
+/* What went wrong with which upstream (tokenize-timeout,
+ * lookup-breaker-open, ...). */
+static kvc_reason call_failure(request_rec *r, kvc_role role,
+                               const kvc_upstream_outcome *out)
 {
+    int tokenize = role == KVC_ROLE_TOKENIZE;
+    kvc_reason reason =
+        out->result == KVC_UPSTREAM_BREAKER_OPEN
+        ? (tokenize ? KVC_REASON_TOKENIZE_BREAKER_OPEN
+                    : KVC_REASON_LOOKUP_BREAKER_OPEN)
+        : out->result == KVC_UPSTREAM_TIMEOUT
+        ? (tokenize ? KVC_REASON_TOKENIZE_TIMEOUT
+                    : KVC_REASON_LOOKUP_TIMEOUT)
+        : (tokenize ? KVC_REASON_TOKENIZE_ERROR : KVC_REASON_LOOKUP_ERROR);
+
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                  "[kvcache] %s failed: %s (status %ld, %" APR_TIME_T_FMT
-                  "ms%s%s)", what, kvc_http_result_name(resp->result),
-                  resp->status, apr_time_as_msec(resp->elapsed),
-                  resp->error ? ", " : "", resp->error ? resp->error : "");
-    return apr_pstrcat(r->pool, what,
-                       resp->result == KVC_HTTP_TIMEOUT ? "-timeout"
-                                                        : "-error", NULL);
+                  "[kvcache] %s failed: %s after %d attempt(s) (last: %s, "
+                  "status %ld, %" APR_TIME_T_FMT "ms%s%s)",
+                  kvc_role_name(role), kvc_reason_name(reason), out->attempts,
+                  kvc_http_result_name(out->http.result), out->http.status,
+                  apr_time_as_msec(out->http.elapsed),
+                  out->http.error ? ", " : "",
+                  out->http.error ? out->http.error : "");
+    return reason;
+}
+
+typedef struct {
+    apr_pool_t *pool;
+    kvc_tokens *tokens;
+} kvc_tokenize_result;
+
+static int parse_tokenize(const kvc_http_response *resp, void *baton)
+{
+    kvc_tokenize_result *res = baton;
+
+    return kvc_wire_parse_tokens(resp->body, resp->len, res->pool,
+                                 res->tokens) != KVC_WIRE_OK;
+}
+
+typedef struct {
+    apr_pool_t *pool;
+    apr_array_header_t *matches;
+    apr_size_t skipped;
+    kvc_wire_status status;
+} kvc_lookup_result;
+
+static int parse_lookup(const kvc_http_response *resp, void *baton)
+{
+    kvc_lookup_result *res = baton;
+
+    res->status = kvc_wire_parse_lookup(resp->body, resp->len, res->pool,
+                                        &res->matches, &res->skipped);
+    return res->status == KVC_WIRE_GARBAGE;
 }
 
 /* Tokens as vLLM would prefill them: the client's own body goes to
  * /tokenize, so chat templates, tools and template options all count. */
-static const char *get_tokens(request_rec *r, const kvc_dir_conf *conf,
-                              const kvc_request_info *info,
-                              const kvc_body *body, kvc_tokens *tokens)
+static kvc_reason get_tokens(request_rec *r, const kvc_dir_conf *conf,
+                             const kvc_request_info *info,
+                             const kvc_body *body, kvc_tokens *tokens)
 {
-    int use_cache = token_cache && kvc_conf_token_cache(conf);
-    kvc_http_response resp;
+    int use_cache = kvc_conf_token_cache(conf);
+    kvc_tokenize_result res = { r->pool, tokens };
+    kvc_upstream_outcome out;
 
-    if (use_cache && kvc_tokcache_get(token_cache, info->key, apr_time_now(),
-                                      r->pool, tokens)) {
-        return NULL;
+    if (use_cache && kvc_tokstore_get(r->server, info->key, r->pool,
+                                      tokens)) {
+        return KVC_REASON_COUNT;
     }
-    if (kvc_http_post_json(apr_pstrcat(r->pool, conf->vllm_endpoint,
-                                       "/tokenize", NULL),
-                           body->data, body->len,
-                           kvc_conf_tokenize_budget(conf),
-                           KVC_TOKENIZE_MAX_RESPONSE, r->pool, &resp)
-        != KVC_HTTP_OK) {
-        return call_failure(r, "tokenize", &resp);
-    }
-    if (kvc_wire_parse_tokens(resp.body, resp.len, r->pool, tokens)
-        != KVC_WIRE_OK) {
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                      "[kvcache] tokenize answered %" APR_SIZE_T_FMT
-                      " bytes without usable tokens", resp.len);
-        return "tokenize-error";
+    if (kvc_upstream_call(r->server, KVC_ROLE_TOKENIZE,
+                          apr_pstrcat(r->pool, conf->vllm_endpoint,
+                                      "/tokenize", NULL),
+                          body->data, body->len,
+                          kvc_conf_tokenize_budget(conf),
+                          KVC_TOKENIZE_MAX_RESPONSE, parse_tokenize, &res,
+                          r->pool, &out) != KVC_UPSTREAM_OK) {
+        return call_failure(r, KVC_ROLE_TOKENIZE, &out);
     }
     if (use_cache) {
-        kvc_tokcache_put(token_cache, info->key, tokens, apr_time_now());
+        kvc_tokstore_put(r->server, info->key, tokens, r->pool);
     }
-    return NULL;
+    return KVC_REASON_COUNT;
 }
 
-static const char *lookup(request_rec *r, const kvc_dir_conf *conf,
-                          const kvc_tokens *tokens,
-                          apr_array_header_t **matches)
+static kvc_reason lookup(request_rec *r, const kvc_dir_conf *conf,
+                         const kvc_tokens *tokens,
+                         apr_array_header_t **matches)
 {
     apr_size_t len;
     const char *req = kvc_wire_lookup_request(tokens, r->pool, &len);
-    kvc_http_response resp;
-    kvc_wire_status status;
-    apr_size_t skipped = 0;
+    kvc_lookup_result res = { r->pool, NULL, 0, KVC_WIRE_GARBAGE };
+    kvc_upstream_outcome out;
 
-    if (kvc_http_post_json(apr_pstrcat(r->pool, conf->lmcache_endpoint,
-                                       "/lookup", NULL),
-                           req, len, kvc_conf_lookup_budget(conf),
-                           KVC_LOOKUP_MAX_RESPONSE, r->pool, &resp)
-        != KVC_HTTP_OK) {
-        return call_failure(r, "lookup", &resp);
+    if (kvc_upstream_call(r->server, KVC_ROLE_LOOKUP,
+                          apr_pstrcat(r->pool, conf->lmcache_endpoint,
+                                      "/lookup", NULL),
+                          req, len, kvc_conf_lookup_budget(conf),
+                          KVC_LOOKUP_MAX_RESPONSE, parse_lookup, &res,
+                          r->pool, &out) != KVC_UPSTREAM_OK) {
+        return call_failure(r, KVC_ROLE_LOOKUP, &out);
     }
-    status = kvc_wire_parse_lookup(resp.body, resp.len, r->pool, matches,
-                                   &skipped);
-    if (skipped) {
+    if (res.skipped) {
         /* Ids that could smuggle text into notes, headers or logs. */
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                      "[kvcache] lookup: ignored %" APR_SIZE_T_FMT " layout_info entries with "
-                      "invalid instance ids or values", skipped);
+                      "[kvcache] lookup: ignored %" APR_SIZE_T_FMT
+                      " layout_info entries with invalid instance ids or "
+                      "values", res.skipped);
     }
-    switch (status) {
-    case KVC_WIRE_OK:
-        return NULL;
-    case KVC_WIRE_EMPTY:
-        return "lookup-empty";
-    default:
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                      "[kvcache] lookup answered %" APR_SIZE_T_FMT
-                      " bytes that are not a layout_info", resp.len);
-        return "lookup-error";
-    }
+    *matches = res.matches;
+    return res.status == KVC_WIRE_EMPTY ? KVC_REASON_LOOKUP_EMPTY
+                                        : KVC_REASON_COUNT;
 }
 
 static int kvc_route_fixups(request_rec *r)
 {
     const kvc_dir_conf *conf = kvc_config_dir(r);
-    const char *reason;
+    kvc_reason reason;
     const kvc_match *best;
-    apr_array_header_t *matches;
+    apr_array_header_t *matches = NULL;
     kvc_request_info info;
     kvc_extract_status extracted;
     kvc_tokens tokens;
@@ -167,10 +194,10 @@ static int kvc_route_fixups(request_rec *r)
     if (!conf->vllm_endpoint || !conf->lmcache_endpoint) {
         /* Only reachable through unusual nesting of <Location>s; the
          * config check covers the plain cases. */
-        kvc_route_fallback(r, "not-configured");
+        kvc_route_fallback(r, KVC_REASON_NOT_CONFIGURED);
         return DECLINED;
     }
-    if ((reason = unsuitable_body(r))) {
+    if ((reason = unsuitable_body(r)) != KVC_REASON_COUNT) {
         kvc_route_fallback(r, reason);
         return DECLINED;
     }
@@ -181,23 +208,25 @@ static int kvc_route_fixups(request_rec *r)
         return ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
     }
     if (!body.complete) {
-        kvc_route_fallback(r, "body-too-large");
+        kvc_route_fallback(r, KVC_REASON_BODY_TOO_LARGE);
         return DECLINED;
     }
     extracted = kvc_extract(body.data, body.len,
                             conf->default_model ? conf->default_model : "",
                             r->pool, &info);
     if (extracted != KVC_EXTRACT_OK) {
-        kvc_route_fallback(r, kvc_extract_status_reason(extracted));
+        kvc_route_fallback(r, kvc_reason_from_name(
+                                  kvc_extract_status_reason(extracted)));
         return DECLINED;
     }
-    if ((reason = get_tokens(r, conf, &info, &body, &tokens))) {
+    if ((reason = get_tokens(r, conf, &info, &body, &tokens))
+        != KVC_REASON_COUNT) {
         kvc_route_fallback(r, reason);
         return DECLINED;
     }
     apr_table_setn(r->subprocess_env, KVC_ENV_PROMPT_TOKENS,
                    apr_ltoa(r->pool, (long)tokens.count));
-    if ((reason = lookup(r, conf, &tokens, &matches))) {
+    if ((reason = lookup(r, conf, &tokens, &matches)) != KVC_REASON_COUNT) {
         kvc_route_fallback(r, reason);
         return DECLINED;
     }
@@ -225,12 +254,16 @@ static int kvc_route_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                      "[kvcache] libcurl global initialisation failed");
         return !OK;
     }
+    if (!kvc_config_global()->upstream_verify) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "[kvcache] KVCacheUpstreamVerify Off: certificates and "
+                     "host names of https upstreams are not verified");
+    }
     return OK;
 }
 
-/* Upstream clients and the token cache are per process: a thread borrows a
- * handle for one call, so as many handles as threads never makes one
- * wait. */
+/* Upstream clients are per process: a thread borrows a handle for one
+ * call, so as many handles as threads never makes one wait. */
 static void kvc_route_child_init(apr_pool_t *pchild, server_rec *s)
 {
     const kvc_global_conf *g = kvc_config_global();
@@ -238,19 +271,12 @@ static void kvc_route_child_init(apr_pool_t *pchild, server_rec *s)
     apr_status_t rv;
 
     ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
-    rv = kvc_http_child_init(pchild, threads > 0 ? threads : 1);
+    rv = kvc_http_child_init(pchild, threads > 0 ? threads : 1,
+                             g->upstream_ca_file, g->upstream_verify);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
                      "[kvcache] cannot create upstream clients; requests "
                      "will use the fallback lbmethod");
-    }
-    rv = kvc_tokcache_create(&token_cache, g->token_cache_size,
-                             g->token_cache_ttl, pchild);
-    if (rv != APR_SUCCESS) {
-        token_cache = NULL;
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
-                     "[kvcache] cannot create the token cache; prompts "
-                     "will be tokenized on every request");
     }
 }
 

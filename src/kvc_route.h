@@ -13,6 +13,8 @@
 
 #include "httpd.h"
 
+#include "kvc_stats.h"
+
 /* Names other modules and administrators see (docs/interface). */
 #define KVC_NOTE_MATCHES      "kvcache-matches"
 #define KVC_NOTE_ROUTE        "kvcache-route"
@@ -22,7 +24,7 @@
 #define KVC_ENV_DECISION      "KVCACHE_DECISION"
 
 /** Sets KVCACHE_DECISION to "fallback:<reason>". */
-void kvc_route_fallback(request_rec *r, const char *reason);
+void kvc_route_fallback(request_rec *r, kvc_reason reason);
 
 /** Registers the fixups hook and the per-process setup. */
 void kvc_route_register_hooks(apr_pool_t *p);

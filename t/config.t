@@ -6,6 +6,8 @@ use warnings FATAL => 'all';
 use Apache::Test;
 use Apache::TestUtil;
 use File::Temp qw(tempdir);
+use lib 't/lib';
+use KVCache::Server ();
 
 my @bad = (
     [ 'KVCacheEnable maybe' ],
@@ -34,6 +36,18 @@ my @bad = (
     [ 'KVCacheLoadWeight 0.5x' ],
     [ 'KVCacheFallbackLBMethod kvcache' ],
     [ 'KVCacheFallbackLBMethod random' ],
+    [ 'KVCacheTokenCacheStore nosuch' ],
+    [ 'KVCacheTokenCacheStore shmcb:/tmp/x(100)' ],
+    [ 'KVCacheTokenCacheStore shmcb', '<VirtualHost *:80>', '</VirtualHost>' ],
+    [ 'KVCacheCircuitBreaker 0 10s 2' ],
+    [ 'KVCacheCircuitBreaker 5 never 2' ],
+    [ 'KVCacheCircuitBreaker 5 10s 0' ],
+    [ 'KVCacheCircuitBreaker 5 10s' ],
+    [ 'KVCacheRetry 0 100ms 2s' ],
+    [ 'KVCacheRetry 3 2s 100ms' ],
+    [ 'KVCacheRetry 3 0 2s' ],
+    [ 'KVCacheUpstreamCACertificate /nonexistent/ca.pem' ],
+    [ 'KVCacheUpstreamVerify sometimes' ],
 );
 
 # Configurations that parse but do not hang together.
@@ -43,36 +57,20 @@ my @inconsistent = (
     [ 'KVCacheLMCacheEndpoint', "KVCacheVLLMEndpoint http://127.0.0.1:8000\n"
       . "KVCacheEnable On" ],
     [ 'KVCacheFallbackLBMethod', "KVCacheFallbackLBMethod bytraffic" ],
+    [ 'KVCacheTokenCacheStore', "KVCacheTokenCacheStore memcache:127.0.0.1:1" ],
 );
 
 plan tests => 2 * @bad + 2 * @inconsistent + 5;
 
 my $vars = Apache::Test::vars();
-my $libexec = $vars->{kvc_libexecdir};
 my $dir = tempdir(CLEANUP => 1);
 
 sub config_test {
     my ($extra) = @_;
     my $file = "$dir/httpd.conf";
     open my $fh, '>', $file or die "$file: $!";
-    print $fh <<"CONF";
-ServerRoot "$dir"
-ServerName localhost
-Listen 127.0.0.1:$vars->{port}
-PidFile "$dir/httpd.pid"
-ErrorLog "$dir/error_log"
-LoadModule mpm_event_module "$libexec/mod_mpm_event.so"
-LoadModule authz_core_module "$libexec/mod_authz_core.so"
-LoadModule proxy_module "$libexec/mod_proxy.so"
-LoadModule proxy_http_module "$libexec/mod_proxy_http.so"
-LoadModule slotmem_shm_module "$libexec/mod_slotmem_shm.so"
-LoadModule proxy_balancer_module "$libexec/mod_proxy_balancer.so"
-LoadModule lbmethod_bybusyness_module "$libexec/mod_lbmethod_bybusyness.so"
-LoadModule env_module "$libexec/mod_env.so"
-LoadModule kvcache_module "$vars->{kvc_top}/.libs/mod_kvcache.so"
-Define APACHE_LOG_DIR "$dir"
-$extra
-CONF
+    print $fh KVCache::Server::base_conf($dir, $vars->{port},
+        qq{Define APACHE_LOG_DIR "$dir"\n$extra});
     close $fh;
     my $out = `$vars->{httpd} -t -f $file 2>&1`;
     return ($? >> 8, $out);
@@ -92,6 +90,10 @@ KVCacheMaxBodySize 16M
 KVCacheMinMatchTokens 256
 KVCacheLoadWeight 0.5
 KVCacheFallbackLBMethod bybusyness
+KVCacheTokenCacheStore shmcb
+KVCacheCircuitBreaker 5 10s 2
+KVCacheRetry 3 100ms 2s
+KVCacheUpstreamVerify On
 <Proxy "balancer://llm">
     BalancerMember "http://127.0.0.1:8001" route=vllm-a
     ProxySet lbmethod=kvcache

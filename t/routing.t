@@ -3,16 +3,11 @@ use strict;
 use warnings FATAL => 'all';
 
 use Apache::Test;
-use Apache::TestRequest ();
 use Apache::TestUtil;
 use lib 't/lib';
 use KVCache::Test;
 
 plan tests => 27;
-
-# The token cache is per process (a shared one comes with KVCacheTokenCacheStore):
-# one keep-alive connection keeps these requests on one httpd child.
-Apache::TestRequest::user_agent(keep_alive => 1, reset => 1);
 
 my $loc = 'LocalCPUBackend';
 

@@ -8,7 +8,8 @@ packages=(
     autoconf automake libtool pkg-config make gcc git
     apache2 apache2-dev libcurl4-openssl-dev libjson-c-dev libssl-dev
     # tests and the emulator (Debian's own python3, stdlib only)
-    libapache2-mod-perl2 libwww-perl libhttp-daemon-perl python3 curl
+    libapache2-mod-perl2 libwww-perl libhttp-daemon-perl python3 curl openssl
+    redis-server
 )
 
 missing=()
@@ -27,8 +28,7 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts the stock apache2 service on install; the project runs its
-# own servers and does not need it.
-if command -v apache2ctl >/dev/null && pgrep -x apache2 >/dev/null; then
-    apache2ctl stop >/dev/null 2>&1 || true
-fi
+# Debian starts the stock apache2 and redis services on install; the
+# project runs its own servers on other ports and needs neither.
+pgrep -x apache2 >/dev/null && apache2ctl stop >/dev/null 2>&1 || true
+pgrep -x redis-server >/dev/null && pkill -x redis-server || true

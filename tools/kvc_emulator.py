@@ -22,6 +22,8 @@ Command line
       [--served-model NAME]           model name; requests naming another get 404
       [--layout-form array|object]    /lookup value form (object = Pixiu mock form)
       [--enable-evict]                serve the Pixiu-style /evict (real LMCache: 404)
+      [--tls-controller-port PORT --tls-cert PEM --tls-key PEM]
+                                      also serve the controller over HTTPS
       [--ready-file PATH]             written once every socket listens
       [--log-file PATH]               access log (nothing is logged per request otherwise)
 
@@ -137,6 +139,11 @@ Control API (controller port, JSON in and out, never counted or faulted)
   POST /_emu/seed          {"instance", "body": {request}} or {"instance", "tokens"}:
                            admit a prompt as if served -> {"tokens", "cached_tokens"}.
   POST /_emu/tokenize      /tokenize without counting.
+  POST /_emu/match         {"body": {request}} or {"tokens"} -> {"prompt_tokens",
+                           "instances": {ID: {cached_tokens, running, waiting}}}: each
+                           instance's exact cached prefix of the prompt (what serving
+                           it there would find, not /lookup's first-holder credit) and
+                           live load, for benchmark oracles.  Changes nothing.
 """
 
 import argparse
@@ -147,6 +154,7 @@ import os
 import signal
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -726,6 +734,7 @@ class Emulator:
                 "/_emu/instance": ("POST", self.ctl_instance),
                 "/_emu/seed": ("POST", self.ctl_seed),
                 "/_emu/tokenize": ("POST", self.ctl_tokenize),
+                "/_emu/match": ("POST", self.ctl_match),
             },
         }
 
@@ -1156,24 +1165,42 @@ class Emulator:
             self.index.evict(instance.id, instance.store.evict_to_capacity())
             return Reply(200, instance.stats())
 
-    def ctl_seed(self, req):
-        spec = self.control_body(req)
-        instance = self.known_instance(spec.get("instance"))
+    @staticmethod
+    def spec_tokens(spec, what):
+        """The prompt tokens a control call names with "tokens" or a request "body"."""
         if "tokens" in spec:
             tokens = spec["tokens"]
             if not isinstance(tokens, list) or not all(type(t) is int for t in tokens):
                 raise ControlError("tokens must be a list of integers", 400)
-        elif "body" in spec:
+            return tokens
+        if "body" in spec:
             try:
-                tokens = engine_prompt_tokens(spec["body"])
+                return engine_prompt_tokens(spec["body"])
             except TokenizeError as exc:
                 raise ControlError(str(exc), 400)
-        else:
-            raise ControlError("seed needs 'tokens' or 'body'", 400)
+        raise ControlError(f"{what} needs 'tokens' or 'body'", 400)
+
+    def ctl_seed(self, req):
+        spec = self.control_body(req)
+        instance = self.known_instance(spec.get("instance"))
+        tokens = self.spec_tokens(spec, "seed")
         keys = chunk_keys(tokens, self.settings.chunk_size)
         with self.lock:
             cached = self.admit(instance, keys)
         return Reply(200, {"tokens": len(tokens), "cached_tokens": cached})
+
+    def ctl_match(self, req):
+        keys = chunk_keys(self.spec_tokens(self.control_body(req), "match"),
+                          self.settings.chunk_size)
+        with self.lock:
+            found = {}
+            for instance in self.instances.values():
+                hits = instance.store.prefix_chunks(keys)
+                found[instance.id] = {"cached_tokens": keys[hits - 1][1] if hits else 0,
+                                      "running": instance.running,
+                                      "waiting": instance.waiting}
+        return Reply(200, {"prompt_tokens": keys[-1][1] if keys else 0,
+                           "instances": found})
 
     def ctl_tokenize(self, req):
         return self.vllm_tokenize(req)
@@ -1311,9 +1338,10 @@ class RoleServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024  # load generators open many connections at once
 
-    def __init__(self, host, port, role, emu):
+    def __init__(self, host, port, role, emu, tls=None):
         self.role = role
         self.emu = emu
+        self.tls = tls
         if ":" in host:
             self.address_family = socket.AF_INET6
         super().__init__((host, port), Handler)
@@ -1321,8 +1349,18 @@ class RoleServer(ThreadingHTTPServer):
     def handle_error(self, request, client_address):
         # Clients (load generators, the proxy under test) reset connections all
         # the time; only a real failure deserves a traceback.
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+        if not isinstance(sys.exc_info()[1],
+                          (ConnectionError, TimeoutError, ssl.SSLError)):
             super().handle_error(request, client_address)
+
+    def finish_request(self, request, client_address):
+        # The TLS handshake runs in the connection's own thread, so a client
+        # that refuses the certificate never stalls the accept loop.
+        if self.tls is not None:
+            request.settimeout(10)
+            request = self.tls.wrap_socket(request, server_side=True)
+            request.settimeout(None)
+        super().finish_request(request, client_address)
 
     def server_bind(self):
         # HTTPServer.server_bind does a reverse DNS lookup (getfqdn): skip it.
@@ -1373,9 +1411,15 @@ def parse_args(argv):
     parser.add_argument("--served-model", default=None, metavar="NAME")
     parser.add_argument("--layout-form", choices=("array", "object"), default="array")
     parser.add_argument("--enable-evict", action="store_true")
+    parser.add_argument("--tls-controller-port", type=non_negative(int),
+                        metavar="PORT")
+    parser.add_argument("--tls-cert", metavar="PEM")
+    parser.add_argument("--tls-key", metavar="PEM")
     parser.add_argument("--ready-file", metavar="PATH")
     parser.add_argument("--log-file", metavar="PATH")
     args = parser.parse_args(argv)
+    if args.tls_controller_port is not None and not (args.tls_cert and args.tls_key):
+        parser.error("--tls-controller-port needs --tls-cert and --tls-key")
     instances = {}
     specs = list(args.instance)
     for group in args.instances:
@@ -1392,7 +1436,8 @@ def parse_args(argv):
 
 def write_ready_file(path, host, servers):
     info = {"pid": os.getpid(), "host": host,
-            "ports": {s.role: s.server_address[1] for s in servers}}
+            "ports": {s.role + ("-tls" if s.tls else ""): s.server_address[1]
+                      for s in servers}}
     temporary = f"{path}.tmp{os.getpid()}"
     with open(temporary, "w") as out:
         json.dump(info, out)
@@ -1406,6 +1451,11 @@ def main(argv=None):
     try:
         for role, port in [(CONTROLLER, args.controller_port), *instance_ports.items()]:
             servers.append(RoleServer(args.host, port, role, emu))
+        if args.tls_controller_port is not None:
+            port, role = args.tls_controller_port, CONTROLLER
+            tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            tls.load_cert_chain(args.tls_cert, args.tls_key)
+            servers.append(RoleServer(args.host, port, role, emu, tls))
     except OSError as exc:
         print(f"kvc_emulator: cannot listen on {args.host}:{port} ({role}): {exc}",
               file=sys.stderr)

@@ -599,6 +599,26 @@ class ControlApiTest(EmulatorTestCase):
         self.assertEqual(self.lookup(self.tokens(body)), {})
         self.assertEqual(self.ctl("/_emu/config", {"layout_form": "tree"}).status, 400)
 
+    def test_match_reports_exact_prefixes_without_side_effects(self):
+        t = prompt_tokens(100, 40)
+        self.seed("vllm-a", t[:20])  # registered first: /lookup credits it
+        self.seed("vllm-b", t)
+        resp = self.ctl("/_emu/match", {"tokens": t})
+        self.assertEqual(resp.status, 200, resp.body)
+        idle = {"running": 0, "waiting": 0}
+        self.assertEqual(resp.json(), {"prompt_tokens": 40, "instances": {
+            "vllm-a": {"cached_tokens": 16, **idle},
+            "vllm-b": {"cached_tokens": 40, **idle}}})
+        body = chat("matched by body", "question")
+        self.seed("vllm-a", self.tokens(body))
+        found = self.ctl("/_emu/match", {"body": body}).json()
+        self.assertEqual(found["instances"]["vllm-a"]["cached_tokens"],
+                         found["prompt_tokens"])
+        self.assertEqual(found["instances"]["vllm-b"]["cached_tokens"], 0)
+        self.assertEqual(self.stats()["calls"], {})
+        self.assertEqual(self.ctl("/_emu/match", {}).status, 400)
+        self.assertEqual(self.ctl("/_emu/match", {"tokens": "x"}).status, 400)
+
 
 class CommandLineTest(unittest.TestCase):
     def test_options_log_file_and_sigterm(self):

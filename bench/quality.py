@@ -1,0 +1,358 @@
+#!/usr/bin/python3
+"""Routing-quality benchmark: the same workloads through every routing policy.
+
+For each policy the emulated cluster (bench/workload.py CLUSTER, one
+tools/kvc_emulator.py process) is reset, then each workload is replayed
+with every session in its own thread, on the workload's schedule, so that
+requests overlap, hold engine slots for real time (time scale > 0) and
+mod_proxy_balancer's busy counts differ between members.  httpd is
+restarted for each policy, so no policy inherits another's token cache or
+balancer state.
+
+Policies: httpd with `lbmethod=kvcache` (default load-aware score, then
+KVCacheLoadWeight 0, then KVCacheTokenize async when this build has it),
+`byrequests` (round-robin), `bybusyness`, and a client-side oracle that asks
+the emulator for every instance's exact cached prefix of each request
+(/_emu/match) and sends it straight to the best instance, ties to the least
+loaded.
+
+Everything measured comes from the instances themselves: cached tokens from
+`kvemu.cached_tokens` (= usage.prompt_tokens_details.cached_tokens), the
+simulated time to first token from `kvemu.simulated_ttft_ms` (queueing for
+an engine slot + prefill of uncached tokens + load of cached ones), the
+serving instance from X-Kvemu-Served-By; the module's decision from the
+X-KVCache-Decision header the configuration adds.
+
+    /usr/bin/python3 bench/quality.py [--run-dir DIR] [--policy NAME ...]
+"""
+
+import argparse
+import collections
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+
+import harness
+import workload
+
+CHAT_PATH = "/v1/chat/completions"
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    description: str
+    lbmethod: str = ""      # empty: the client-side oracle, no httpd
+    directives: tuple = ()  # extra directives in the routed <Location>
+
+    @property
+    def kvcache(self):
+        return self.lbmethod == "kvcache"
+
+
+POLICIES = (
+    Policy("kvcache", "lbmethod=kvcache, load-aware score (default)", "kvcache"),
+    Policy("kvcache-w0", "KVCacheLoadWeight 0: pure max-match (Pixiu's choice)",
+           "kvcache", ("KVCacheLoadWeight 0",)),
+    Policy("kvcache-async", "KVCacheTokenize async (Pixiu's timing)", "kvcache",
+           ("KVCacheTokenize async",)),
+    Policy("byrequests", "lbmethod=byrequests (round-robin)", "byrequests"),
+    Policy("bybusyness", "lbmethod=bybusyness (least in flight)", "bybusyness"),
+    Policy("oracle", "client-side: exact best cached prefix, ties to least loaded"),
+)
+NOT_SUPPORTED = "n/a (not supported by this build)"
+
+
+# ---------------------------------------------------------------- routers
+
+def kvemu_record(status, headers, payload):
+    """What one answer tells about where and how the request was served."""
+    kv = json.loads(payload).get("kvemu", {}) if status == 200 else {}
+    return {"status": status,
+            "served_by": headers.get("X-Kvemu-Served-By", "?"),
+            "prompt": kv.get("prompt_tokens", 0),
+            "cached": kv.get("cached_tokens", 0),
+            "ttft": kv.get("simulated_ttft_ms", 0.0),
+            "decision": headers.get("X-KVCache-Decision", "")}
+
+
+class HttpdRouter:
+    """Sends through httpd; one keep-alive connection per session thread."""
+
+    def __init__(self, port):
+        self.conn = harness.Connection(port)
+
+    def send(self, body):
+        return kvemu_record(*self.conn.request("POST", CHAT_PATH, body))
+
+    def close(self):
+        self.conn.close()
+
+
+class OracleRouter:
+    """Routes with perfect knowledge of the instances' caches.
+
+    Asks the emulator (/_emu/match, which changes nothing) how long a prefix
+    of this very prompt each instance holds, and sends the request straight
+    to the instance holding the longest; ties go to the instance with the
+    fewest requests running or waiting, then to the first listed.  This is
+    the best available match at the moment of the request; it knows nothing
+    about the future, so like any max-match policy it can pile requests
+    onto one instance.
+    """
+
+    def __init__(self, emulator):
+        self.emulator = emulator
+        self.match = harness.Connection(emulator.ports["controller"])
+        self.instances = {iid: harness.Connection(emulator.ports[iid])
+                          for iid in workload.CLUSTER.instances}
+
+    def send(self, body):
+        status, _, payload = self.match.request("POST", "/_emu/match",
+                                                b'{"body":' + body + b"}")
+        if status != 200:
+            raise RuntimeError(f"/_emu/match: {status} {payload[:200]!r}")
+        found = json.loads(payload)["instances"]
+        order = workload.CLUSTER.instances
+        best = max(order, key=lambda iid: (found[iid]["cached_tokens"],
+                                           -found[iid]["running"] - found[iid]["waiting"],
+                                           -order.index(iid)))
+        return kvemu_record(*self.instances[best].request("POST", CHAT_PATH, body))
+
+    def close(self):
+        self.match.close()
+        for conn in self.instances.values():
+            conn.close()
+
+
+# ---------------------------------------------------------------- replay
+
+def play(sessions, new_router):
+    """Replays every session in its own thread; returns one record per request."""
+    records = []
+    total = sum(len(s.bodies) for s in sessions)
+    start = time.monotonic() + 0.5  # every thread is waiting by then
+
+    def run(session):
+        router = new_router()
+        try:
+            for turn, body in enumerate(session.bodies):
+                delay = start + session.start_s + turn * session.period_s - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                try:
+                    record = router.send(body)
+                except (OSError, ValueError, RuntimeError) as exc:
+                    record = {"status": f"error: {exc}", "served_by": "?", "prompt": 0,
+                              "cached": 0, "ttft": 0.0, "decision": ""}
+                record.update(session=session.name, turn=turn,
+                              expected_prompt=session.prompt_tokens[turn])
+                records.append(record)  # list.append is atomic
+        finally:
+            router.close()
+
+    threads = [threading.Thread(target=run, args=(s,), daemon=True) for s in sessions]
+    for t in threads:
+        t.start()
+    last_report = time.monotonic()
+    for t in threads:
+        while t.is_alive():
+            t.join(1.0)
+            if time.monotonic() - last_report >= 10:
+                harness.log(f"    {len(records)}/{total} requests answered")
+                last_report = time.monotonic()
+    return records
+
+
+# ---------------------------------------------------------------- metrics
+
+def percentile(sorted_values, q):
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, -(-len(sorted_values) * q // 100))  # ceil(n * q / 100)
+    return sorted_values[int(rank) - 1]
+
+
+def summarize(policy, records):
+    ok = [r for r in records if r["status"] == 200]
+    ttfts = sorted(r["ttft"] for r in ok)
+    decisions = collections.Counter(r["decision"] for r in ok)
+    served = collections.Counter(r["served_by"] for r in ok)
+    return {
+        "requests": len(records),
+        "errors": len(records) - len(ok),
+        # The emulator's prompt length must equal the generator's count:
+        # otherwise the workload is not what the sizing says.
+        "length_mismatches": sum(r["prompt"] != r["expected_prompt"] for r in ok),
+        "prompt": sum(r["prompt"] for r in ok),
+        "cached": sum(r["cached"] for r in ok),
+        "ttft": {q: percentile(ttfts, q) for q in (50, 90, 99)},
+        "routed": decisions["routed"] if policy.kvcache else None,
+        "fallbacks": collections.Counter(
+            {d.split(":", 1)[1]: n for d, n in decisions.items()
+             if d.startswith("fallback:")}) if policy.kvcache else None,
+        "spread": [served[i] for i in workload.CLUSTER.instances],
+    }
+
+
+def percent(part, whole):
+    return 100.0 * part / whole if whole else 0.0
+
+
+def table(w, results):
+    """The per-policy table of one workload, as text."""
+    oracle = results.get("oracle")
+    ids = "/".join(i.rsplit("-", 1)[-1] for i in workload.CLUSTER.instances)
+    header = (f"{'policy':<14} {'cached':>8} {'token':>6} {'TTFT p50':>9} {'p90':>7} "
+              f"{'p99':>7} {'fall-':>6} {'turns':>7}  {'load spread':<16}")
+    header2 = (f"{'':<14} {'/oracle':>8} {'hit':>6} {'(ms)':>9} {'(ms)':>7} "
+               f"{'(ms)':>7} {'backs':>6} {'routed':>7}  {ids + ' (% req)':<16}")
+    lines = [header, header2, "-" * len(header)]
+    reasons = []
+    for p in POLICIES:
+        s = results.get(p.name)
+        if s is None:
+            continue
+        if s == NOT_SUPPORTED:
+            lines.append(f"{p.name:<14} {NOT_SUPPORTED}")
+            continue
+        vs_oracle = (f"{percent(s['cached'], oracle['cached']):7.1f}%"
+                     if oracle and oracle["cached"] else "     n/a")
+        ok = s["requests"] - s["errors"]
+        fallbacks = "-" if s["fallbacks"] is None else str(sum(s["fallbacks"].values()))
+        routed = "-" if s["routed"] is None else f"{percent(s['routed'], ok):6.1f}%"
+        spread = "/".join(f"{percent(n, ok):.0f}" for n in s["spread"])
+        lines.append(
+            f"{p.name:<14} {vs_oracle:>8} {percent(s['cached'], s['prompt']):5.1f}% "
+            f"{s['ttft'][50]:9.0f} {s['ttft'][90]:7.0f} {s['ttft'][99]:7.0f} "
+            f"{fallbacks:>6} {routed:>7}  {spread:<16}")
+        if s["fallbacks"]:
+            reasons.append(f"{p.name}: " + ", ".join(
+                f"{reason} {n}" for reason, n in s["fallbacks"].most_common()))
+        if s["errors"] or s["length_mismatches"]:
+            reasons.append(f"{p.name}: {s['errors']} failed requests, "
+                           f"{s['length_mismatches']} prompt length mismatches")
+    if reasons:
+        lines.append("fallback reasons / problems: " + "; ".join(reasons))
+    return "\n".join(lines)
+
+
+def goals(w, results):
+    """The issue's goals for the default kvcache policy, as text lines."""
+    kv, rr, oracle = (results.get(n) for n in ("kvcache", "byrequests", "oracle"))
+    if not isinstance(kv, dict) or not isinstance(rr, dict):
+        return []
+    checks = []
+    if isinstance(oracle, dict) and oracle["cached"]:
+        share = percent(kv["cached"], oracle["cached"])
+        checks.append((share >= 95, f"cached tokens {share:.1f}% of the oracle's (goal >= 95%)"))
+    ratio = kv["cached"] / rr["cached"] if rr["cached"] else float("inf")
+    checks.append((ratio >= 2, f"cached tokens {ratio:.2f}x round-robin's (goal >= 2x)"))
+    speedup = rr["ttft"][90] / kv["ttft"][90] if kv["ttft"][90] else float("inf")
+    checks.append((speedup >= 5, f"TTFT p90 {speedup:.1f}x lower than round-robin "
+                                 "(goal >= 5x)"))
+    routed = percent(kv["routed"], kv["requests"] - kv["errors"])
+    checks.append((routed >= 95, f"{routed:.1f}% of new turns routed (goal >= 95%)"))
+    return [f"  {'met   ' if ok else 'MISSED'} {text}" for ok, text in checks]
+
+
+# ---------------------------------------------------------------- main
+
+def httpd_for(policy, run_dir, emulator):
+    ports = emulator.ports
+    kv_directives = ("KVCacheEnable On",) + policy.directives if policy.kvcache else ()
+    blocks = "\n".join([
+        harness.balancer("llm", [(i, ports[i]) for i in workload.CLUSTER.instances],
+                         policy.lbmethod),
+        harness.location("/v1/", "llm", kv_directives)])
+    server = "\n".join([
+        f"KVCacheVLLMEndpoint http://127.0.0.1:{ports[workload.CLUSTER.instances[0]]}",
+        f"KVCacheLMCacheEndpoint http://127.0.0.1:{ports['controller']}"])
+    return harness.Httpd(run_dir, f"quality-{policy.name}", harness.free_ports(1)[0],
+                         blocks, server)
+
+
+def run_policy(policy, emulator, run_dir, all_sessions):
+    """{workload name: summary}, or NOT_SUPPORTED; httpd runs only meanwhile."""
+    httpd = None
+    if policy.lbmethod:
+        httpd = httpd_for(policy, run_dir, emulator)
+        ok, message = httpd.check()
+        if not ok:
+            if "Invalid command" in message:  # a directive this build lacks
+                harness.log(f"  {policy.name}: {NOT_SUPPORTED}: {message}")
+                return NOT_SUPPORTED
+            raise RuntimeError(f"httpd -t for {policy.name}: {message}")
+        httpd.start()
+        new_router = lambda: HttpdRouter(httpd.port)  # noqa: E731
+    else:
+        new_router = lambda: OracleRouter(emulator)  # noqa: E731
+    try:
+        results = {}
+        for name, sessions in all_sessions.items():
+            emulator.control("/_emu/reset", {})
+            harness.log(f"  {policy.name}: {name} "
+                        f"({sum(len(s.bodies) for s in sessions)} requests)")
+            started = time.monotonic()
+            results[name] = summarize(policy, play(sessions, new_router))
+            harness.log(f"  {policy.name}: {name} done in "
+                        f"{time.monotonic() - started:.0f} s")
+        return results
+    finally:
+        if httpd is not None:
+            httpd.stop()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run-dir", help="where configs and logs go (default: temp)")
+    parser.add_argument("--policy", action="append", choices=[p.name for p in POLICIES],
+                        help="run only these policies (repeatable)")
+    parser.add_argument("--workload", action="append",
+                        choices=[w.name for w in workload.WORKLOADS],
+                        help="run only these workloads (repeatable)")
+    args = parser.parse_args()
+    run_dir = args.run_dir or tempfile.mkdtemp(prefix="kvcache-quality.")
+    os.makedirs(run_dir, exist_ok=True)
+    policies = [p for p in POLICIES if not args.policy or p.name in args.policy]
+    workloads = [w for w in workload.WORKLOADS if not args.workload or w.name in args.workload]
+
+    c = workload.CLUSTER
+    harness.log(f"quality: generating workloads (seed {workload.SEED})")
+    all_sessions = {w.name: workload.sessions(w) for w in workloads}
+    emulator = harness.Emulator(run_dir, "quality-emulator", c.instances,
+                                c.emulator_args())
+    by_workload = collections.defaultdict(dict)
+    try:
+        for policy in policies:
+            harness.log(f"quality: policy {policy.name} ({policy.description})")
+            outcome = run_policy(policy, emulator, run_dir, all_sessions)
+            for w in workloads:
+                by_workload[w.name][policy.name] = (
+                    outcome if outcome == NOT_SUPPORTED else outcome[w.name])
+    finally:
+        emulator.stop()
+
+    print(f"\n### Routing quality\n\ncluster: {len(c.instances)} emulated vLLM "
+          f"instances x {c.capacity_tokens} KV tokens, {c.concurrency} engine "
+          f"slot(s) each, prefill {c.prefill_ms_per_token} ms/token, cached "
+          f"{c.load_ms_per_token} ms/token, time scale {c.time_scale}\n")
+    for w in workloads:
+        s = workload.sizing(w)
+        print(f"{w.name}: {s['requests']} requests, mean prompt "
+              f"{s['mean_prompt_tokens']:.0f} tokens, prefix working set "
+              f"{s['working_set_vs_capacity']:.2f}x the cluster's KV capacity, "
+              f"offered {s['offered_rate_per_s']:.1f} req/s\n")
+        print(table(w, by_workload[w.name]))
+        print("\n".join(goals(w, by_workload[w.name])) + "\n")
+    print("policies: " + "; ".join(f"{p.name} = {p.description}" for p in policies))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

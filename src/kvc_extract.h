@@ -1,0 +1,91 @@
+/**
+ * @file kvc_extract.h
+ * @brief Request body -> model, prompt and token-cache key
+ *        (httpd-independent).
+ */
+
+#ifndef KVC_EXTRACT_H
+#define KVC_EXTRACT_H
+
+#include "apr.h"
+#include "apr_pools.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Length of a token-cache key (SHA-256). */
+#define KVC_KEY_LEN 32
+
+/** Outcome of kvc_extract(). */
+typedef enum {
+    KVC_EXTRACT_OK,
+    KVC_EXTRACT_INVALID_JSON,  /**< not one strict JSON value, too deep */
+    KVC_EXTRACT_NOT_OBJECT,    /**< valid JSON, but not an object */
+    KVC_EXTRACT_EMPTY_PROMPT,  /**< no prompt text after the fallbacks */
+    KVC_EXTRACT_INTERNAL       /**< out of memory or digest failure */
+} kvc_extract_status;
+
+/** What routing needs to know about an inference request. */
+typedef struct {
+    /** body "model" if a non-empty string (cut at an embedded NUL), else
+     *  the default model; never NULL, "" allowed */
+    const char *model;
+    /** joined prompt text; never log it, only emptiness and length
+     *  matter */
+    const char *prompt;
+    apr_size_t prompt_len;
+    /** SHA-256 token-cache key */
+    unsigned char key[KVC_KEY_LEN];
+} kvc_request_info;
+
+/**
+ * Extract model, prompt and token-cache key from a /v1/completions or
+ * /v1/chat/completions body.
+ *
+ * Prompt: "prompt" if a string, or the string elements of a "prompt"
+ * array joined with "\n".  If that is empty or only (Unicode) whitespace,
+ * the "messages" fall back: each object's "content" string, or the "text"
+ * of its content parts of type "text", all joined with "\n".
+ *
+ * Key: SHA-256 over the model and the serialized fields that change how
+ * vLLM tokenizes the body (prompt, messages, tools, documents,
+ * chat_template, chat_template_kwargs, add_generation_prompt,
+ * continue_final_message, add_special_tokens, mm_processor_kwargs), so
+ * sampling options such as stream or max_tokens do not change it.
+ *
+ * @param body request body (not NUL-terminated)
+ * @param len its length
+ * @param default_model model when the body names none (NULL means "")
+ * @param p pool for the strings in *out
+ * @param out receives the result; only meaningful on KVC_EXTRACT_OK
+ * @return KVC_EXTRACT_OK or the reason nothing can be routed
+ */
+kvc_extract_status kvc_extract(const char *body, apr_size_t len,
+                               const char *default_model, apr_pool_t *p,
+                               kvc_request_info *out);
+
+/**
+ * Lowercase hex of the first hex_chars digits of a key, for logs: log
+ * hashes, never prompt text.
+ * @param key the key
+ * @param hex_chars digits wanted (capped at 64)
+ * @param p pool for the string
+ * @return the hex string
+ */
+const char *kvc_key_hex(const unsigned char key[KVC_KEY_LEN],
+                        apr_size_t hex_chars, apr_pool_t *p);
+
+/**
+ * Short name of an extract status for logs and KVCACHE_DECISION:
+ * "ok", "invalid-json", "not-object", "empty-prompt", "internal-error".
+ * @param status the status
+ * @return a static string
+ */
+const char *kvc_extract_status_reason(kvc_extract_status status);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KVC_EXTRACT_H */

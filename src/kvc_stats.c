@@ -1,0 +1,452 @@
+/* Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ * use this file except in compliance with the License.  You may obtain a copy
+ * of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "apr_atomic.h"
+#include "apr_strings.h"
+#include "apr_tables.h"
+
+#include "kvc_stats.h"
+
+static const char *const reason_names[KVC_REASON_COUNT] = {
+    "not-json", "encoded-body", "body-too-large", "invalid-json",
+    "not-object", "empty-prompt", "not-configured", "tokenize-timeout",
+    "tokenize-error", "tokenize-breaker-open", "tokenize-pending",
+    "lookup-timeout", "lookup-error", "lookup-breaker-open", "lookup-empty",
+    "unknown-instance", "member-unusable", "below-min-match",
+    "no-usable-member", "bad-matches-note"
+};
+
+static const char *const role_names[KVC_ROLE_COUNT] = {
+    "tokenize", "lookup", "manage"
+};
+
+static const char *const action_names[KVC_ACTION_COUNT] = {
+    "pin", "compress", "clear"
+};
+
+static const char *const outcome_names[KVC_ACTION_OUTCOME_COUNT] = {
+    "sent", "failed", "dropped"
+};
+
+/* Upper bounds in seconds: from sub-millisecond token-cache-fed lookups to
+ * calls that hit a 2s request timeout. */
+static const double latency_bounds[KVC_LATENCY_BUCKETS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5
+};
+/* The same, as labels: APR's formatter would print %g as ".0005". */
+static const char *const latency_labels[KVC_LATENCY_BUCKETS] = {
+    "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
+    "0.25", "0.5", "1", "2.5"
+};
+
+const char *kvc_reason_name(kvc_reason reason)
+{
+    return reason < KVC_REASON_COUNT ? reason_names[reason] : "routed";
+}
+
+kvc_reason kvc_reason_from_name(const char *name)
+{
+    int i;
+
+    for (i = 0; i < KVC_REASON_COUNT; i++) {
+        if (!strcmp(reason_names[i], name)) {
+            return (kvc_reason)i;
+        }
+    }
+    return KVC_REASON_COUNT;
+}
+
+const char *kvc_role_name(kvc_role role)
+{
+    return role_names[role];
+}
+
+const char *kvc_action_name(kvc_action action)
+{
+    return action_names[action];
+}
+
+void kvc_stats_call(kvc_stats *st, kvc_role role, kvc_call_outcome outcome,
+                    apr_interval_time_t elapsed)
+{
+    kvc_call_stats *c = &st->calls[role];
+    double seconds = (double)elapsed / APR_USEC_PER_SEC;
+    int b = 0;
+
+    if (outcome == KVC_CALL_REJECTED) {
+        apr_atomic_inc64(&c->rejected);
+        return;
+    }
+    apr_atomic_inc64(&c->calls);
+    if (outcome == KVC_CALL_ERROR) {
+        apr_atomic_inc64(&c->errors);
+    }
+    else if (outcome == KVC_CALL_TIMEOUT) {
+        apr_atomic_inc64(&c->timeouts);
+    }
+    while (b < KVC_LATENCY_BUCKETS && seconds > latency_bounds[b]) {
+        b++;
+    }
+    apr_atomic_inc64(&c->buckets[b]);
+    apr_atomic_add64(&c->latency_us, (apr_uint64_t)(elapsed > 0 ? elapsed
+                                                                : 0));
+}
+
+/* Routes get a slot the first time they are routed to; a slot is claimed
+ * with compare-and-swap and published with its ready flag, so readers
+ * never see half a name.  Beyond KVC_STATS_ROUTES routes, the rest are
+ * only counted in the total. */
+static kvc_route_stats *route_slot(kvc_stats *st, const char *route)
+{
+    apr_uint32_t used = apr_atomic_read32(&st->routes_used);
+    apr_uint32_t i;
+
+    for (i = 0; i < used && i < KVC_STATS_ROUTES; i++) {
+        kvc_route_stats *slot = &st->routes[i];
+
+        if (apr_atomic_read32(&slot->ready)
+            && !strcmp(slot->route, route)) {
+            return slot;
+        }
+    }
+    while (used < KVC_STATS_ROUTES) {
+        if (apr_atomic_cas32(&st->routes_used, used + 1, used) == used) {
+            kvc_route_stats *slot = &st->routes[used];
+
+            apr_cpystrn(slot->route, route, sizeof(slot->route));
+            apr_atomic_set32(&slot->ready, 1);
+            return slot;
+        }
+        used = apr_atomic_read32(&st->routes_used);
+    }
+    return NULL;
+}
+
+void kvc_stats_request(kvc_stats *st, kvc_reason reason, long prompt_tokens,
+                       long matched, long best_matched, const char *route)
+{
+    apr_atomic_inc64(&st->seen);
+    /* The reasons up to not-configured are about the request itself (no
+     * prompt to route); every later one, and routing, had a prompt. */
+    if (reason > KVC_REASON_NOT_CONFIGURED) {
+        apr_atomic_inc64(&st->eligible);
+    }
+    if (reason < KVC_REASON_COUNT) {
+        apr_atomic_inc64(&st->fallbacks[reason]);
+    }
+    else {
+        kvc_route_stats *slot = route ? route_slot(st, route) : NULL;
+
+        apr_atomic_inc64(&st->routed);
+        if (slot) {
+            apr_atomic_inc64(&slot->routed);
+        }
+    }
+    if (prompt_tokens > 0) {
+        apr_atomic_add64(&st->prompt_tokens, (apr_uint64_t)prompt_tokens);
+        apr_atomic_add64(&st->matched_tokens,
+                         (apr_uint64_t)(matched > 0 ? matched : 0));
+        apr_atomic_add64(&st->best_matched_tokens,
+                         (apr_uint64_t)(best_matched > 0 ? best_matched
+                                                         : 0));
+    }
+}
+
+void kvc_stats_token_cache(kvc_stats *st, int hit)
+{
+    apr_atomic_inc64(hit ? &st->token_cache_hits : &st->token_cache_misses);
+}
+
+void kvc_stats_action(kvc_stats *st, kvc_action action,
+                      kvc_action_outcome outcome)
+{
+    apr_atomic_inc64(&st->actions[action][outcome]);
+}
+
+/* Rendering.  Both formats are built line by line into an array and joined
+ * once; the status page is rare, clarity wins over speed. */
+
+typedef struct {
+    apr_array_header_t *parts;
+    apr_pool_t *pool;
+} kvc_out;
+
+#if defined(__GNUC__)
+static void emit(kvc_out *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+#endif
+
+static void emit(kvc_out *out, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    APR_ARRAY_PUSH(out->parts, const char *) = apr_pvsprintf(out->pool, fmt,
+                                                             ap);
+    va_end(ap);
+}
+
+/* Routes are admin-configured; escape what JSON strings and Prometheus
+ * label values cannot hold as is. */
+static const char *escaped(apr_pool_t *p, const char *s)
+{
+    char *out = apr_palloc(p, 2 * strlen(s) + 1), *o = out;
+
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') {
+            *o++ = '\\';
+            *o++ = *s;
+        }
+        else if (*s == '\n' || (unsigned char)*s < 0x20) {
+            *o++ = ' ';
+        }
+        else {
+            *o++ = *s;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static apr_uint64_t rd(const apr_uint64_t *v)
+{
+    return apr_atomic_read64((volatile apr_uint64_t *)v);
+}
+
+#define U64 "%" APR_UINT64_T_FMT
+
+static void prom_header(kvc_out *out, const char *name, const char *type,
+                        const char *help)
+{
+    emit(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void render_prometheus(kvc_out *out, const kvc_stats *st,
+                              const kvc_stats_gauges *g)
+{
+    int i, j;
+
+    prom_header(out, "kvcache_requests_seen_total", "counter",
+                "Requests the module looked at.");
+    emit(out, "kvcache_requests_seen_total " U64 "\n", rd(&st->seen));
+    prom_header(out, "kvcache_requests_eligible_total", "counter",
+                "Requests with a prompt to route.");
+    emit(out, "kvcache_requests_eligible_total " U64 "\n",
+         rd(&st->eligible));
+    prom_header(out, "kvcache_requests_routed_total", "counter",
+                "Requests sent to the member the kvcache score chose.");
+    emit(out, "kvcache_requests_routed_total " U64 "\n", rd(&st->routed));
+    prom_header(out, "kvcache_fallbacks_total", "counter",
+                "Requests left to the fallback lbmethod, by reason.");
+    for (i = 0; i < KVC_REASON_COUNT; i++) {
+        emit(out, "kvcache_fallbacks_total{reason=\"%s\"} " U64 "\n",
+             reason_names[i], rd(&st->fallbacks[i]));
+    }
+    prom_header(out, "kvcache_prompt_tokens_total", "counter",
+                "Prompt tokens of tokenized requests.");
+    emit(out, "kvcache_prompt_tokens_total " U64 "\n",
+         rd(&st->prompt_tokens));
+    prom_header(out, "kvcache_matched_tokens_total", "counter",
+                "Cached prompt tokens the chosen member holds (predicted "
+                "hit).");
+    emit(out, "kvcache_matched_tokens_total " U64 "\n",
+         rd(&st->matched_tokens));
+    prom_header(out, "kvcache_best_matched_tokens_total", "counter",
+                "Cached prompt tokens the best member holds (available "
+                "hit).");
+    emit(out, "kvcache_best_matched_tokens_total " U64 "\n",
+         rd(&st->best_matched_tokens));
+
+    prom_header(out, "kvcache_upstream_calls_total", "counter",
+                "Calls made to the cache plane, by role.");
+    for (i = 0; i < KVC_ROLE_COUNT; i++) {
+        emit(out, "kvcache_upstream_calls_total{role=\"%s\"} " U64 "\n",
+             role_names[i], rd(&st->calls[i].calls));
+    }
+    prom_header(out, "kvcache_upstream_errors_total", "counter",
+                "Calls that failed (status, transport, garbage), by role.");
+    for (i = 0; i < KVC_ROLE_COUNT; i++) {
+        emit(out, "kvcache_upstream_errors_total{role=\"%s\"} " U64 "\n",
+             role_names[i], rd(&st->calls[i].errors));
+    }
+    prom_header(out, "kvcache_upstream_timeouts_total", "counter",
+                "Calls cut off by their time budget, by role.");
+    for (i = 0; i < KVC_ROLE_COUNT; i++) {
+        emit(out, "kvcache_upstream_timeouts_total{role=\"%s\"} " U64 "\n",
+             role_names[i], rd(&st->calls[i].timeouts));
+    }
+    prom_header(out, "kvcache_upstream_rejected_total", "counter",
+                "Calls not made because the circuit breaker was open.");
+    for (i = 0; i < KVC_ROLE_COUNT; i++) {
+        emit(out, "kvcache_upstream_rejected_total{role=\"%s\"} " U64 "\n",
+             role_names[i], rd(&st->calls[i].rejected));
+    }
+    prom_header(out, "kvcache_upstream_duration_seconds", "histogram",
+                "Duration of calls to the cache plane, by role.");
+    for (i = 0; i < KVC_ROLE_COUNT; i++) {
+        const kvc_call_stats *c = &st->calls[i];
+        apr_uint64_t cumulative = 0;
+
+        for (j = 0; j <= KVC_LATENCY_BUCKETS; j++) {
+            cumulative += rd(&c->buckets[j]);
+            if (j < KVC_LATENCY_BUCKETS) {
+                emit(out, "kvcache_upstream_duration_seconds_bucket{role="
+                     "\"%s\",le=\"%s\"} " U64 "\n", role_names[i],
+                     latency_labels[j], cumulative);
+            }
+            else {
+                emit(out, "kvcache_upstream_duration_seconds_bucket{role="
+                     "\"%s\",le=\"+Inf\"} " U64 "\n", role_names[i],
+                     cumulative);
+            }
+        }
+        emit(out, "kvcache_upstream_duration_seconds_sum{role=\"%s\"} "
+             "%.6f\n", role_names[i],
+             (double)rd(&c->latency_us) / APR_USEC_PER_SEC);
+        emit(out, "kvcache_upstream_duration_seconds_count{role=\"%s\"} "
+             U64 "\n", role_names[i], cumulative);
+    }
+    prom_header(out, "kvcache_breaker_state", "gauge",
+                "Circuit breaker state by role (1 for the current one).");
+    for (i = 0; i < KVC_ROLE_COUNT; i++) {
+        static const char *const states[] = { "closed", "open",
+                                              "half-open" };
+
+        for (j = 0; j < 3; j++) {
+            emit(out, "kvcache_breaker_state{role=\"%s\",state=\"%s\"} %d\n",
+                 role_names[i], states[j],
+                 !strcmp(g->breaker_state[i], states[j]));
+        }
+    }
+    prom_header(out, "kvcache_breaker_opens_total", "counter",
+                "Times each circuit breaker opened.");
+    for (i = 0; i < KVC_ROLE_COUNT; i++) {
+        emit(out, "kvcache_breaker_opens_total{role=\"%s\"} " U64 "\n",
+             role_names[i], g->breaker_opens[i]);
+    }
+    prom_header(out, "kvcache_token_cache_hits_total", "counter",
+                "Prompts found in the token cache.");
+    emit(out, "kvcache_token_cache_hits_total " U64 "\n",
+         rd(&st->token_cache_hits));
+    prom_header(out, "kvcache_token_cache_misses_total", "counter",
+                "Prompts not found in the token cache.");
+    emit(out, "kvcache_token_cache_misses_total " U64 "\n",
+         rd(&st->token_cache_misses));
+    prom_header(out, "kvcache_token_cache_entries", "gauge",
+                "Entries in the token cache.");
+    emit(out, "kvcache_token_cache_entries " U64 "\n",
+         g->token_cache_entries);
+    prom_header(out, "kvcache_hot_keys", "gauge",
+                "Prompts tracked in the hot window.");
+    emit(out, "kvcache_hot_keys " U64 "\n", g->hot_keys);
+    prom_header(out, "kvcache_actions_total", "counter",
+                "Cache-management actions by outcome.");
+    for (i = 0; i < KVC_ACTION_COUNT; i++) {
+        for (j = 0; j < KVC_ACTION_OUTCOME_COUNT; j++) {
+            emit(out, "kvcache_actions_total{action=\"%s\",outcome=\"%s\"} "
+                 U64 "\n", action_names[i], outcome_names[j],
+                 rd(&st->actions[i][j]));
+        }
+    }
+    prom_header(out, "kvcache_routed_total", "counter",
+                "Requests routed by the kvcache score, by member route.");
+    for (i = 0; i < KVC_STATS_ROUTES
+                && i < (int)apr_atomic_read32(
+                           (volatile apr_uint32_t *)&st->routes_used); i++) {
+        const kvc_route_stats *r = &st->routes[i];
+
+        if (apr_atomic_read32((volatile apr_uint32_t *)&r->ready)) {
+            emit(out, "kvcache_routed_total{route=\"%s\"} " U64 "\n",
+                 escaped(out->pool, r->route), rd(&r->routed));
+        }
+    }
+}
+
+static void render_json(kvc_out *out, const kvc_stats *st,
+                        const kvc_stats_gauges *g)
+{
+    int i, j;
+    const char *sep = "";
+
+    emit(out, "{\"requests\":{\"seen\":" U64 ",\"eligible\":" U64
+         ",\"routed\":" U64 "},\"fallbacks\":{", rd(&st->seen),
+         rd(&st->eligible), rd(&st->routed));
+    for (i = 0; i < KVC_REASON_COUNT; i++) {
+        emit(out, "%s\"%s\":" U64, i ? "," : "", reason_names[i],
+             rd(&st->fallbacks[i]));
+    }
+    emit(out, "},\"tokens\":{\"prompt\":" U64 ",\"matched\":" U64
+         ",\"best_matched\":" U64 "},\"upstreams\":{", rd(&st->prompt_tokens),
+         rd(&st->matched_tokens), rd(&st->best_matched_tokens));
+    for (i = 0; i < KVC_ROLE_COUNT; i++) {
+        const kvc_call_stats *c = &st->calls[i];
+        apr_uint64_t count = 0;
+
+        emit(out, "%s\"%s\":{\"calls\":" U64 ",\"errors\":" U64
+             ",\"timeouts\":" U64 ",\"rejected\":" U64 ",\"breaker\":\"%s\""
+             ",\"breaker_opens\":" U64 ",\"latency_seconds\":{\"buckets\":{",
+             i ? "," : "", role_names[i], rd(&c->calls), rd(&c->errors),
+             rd(&c->timeouts), rd(&c->rejected), g->breaker_state[i],
+             g->breaker_opens[i]);
+        for (j = 0; j <= KVC_LATENCY_BUCKETS; j++) {
+            count += rd(&c->buckets[j]);
+            if (j < KVC_LATENCY_BUCKETS) {
+                emit(out, "%s\"%s\":" U64, j ? "," : "", latency_labels[j],
+                     count);
+            }
+            else {
+                emit(out, ",\"+Inf\":" U64, count);
+            }
+        }
+        emit(out, "},\"sum\":%.6f,\"count\":" U64 "}}",
+             (double)rd(&c->latency_us) / APR_USEC_PER_SEC, count);
+    }
+    emit(out, "},\"token_cache\":{\"hits\":" U64 ",\"misses\":" U64
+         ",\"entries\":" U64 "},\"hot_keys\":" U64 ",\"actions\":{",
+         rd(&st->token_cache_hits), rd(&st->token_cache_misses),
+         g->token_cache_entries, g->hot_keys);
+    for (i = 0; i < KVC_ACTION_COUNT; i++) {
+        emit(out, "%s\"%s\":{", i ? "," : "", action_names[i]);
+        for (j = 0; j < KVC_ACTION_OUTCOME_COUNT; j++) {
+            emit(out, "%s\"%s\":" U64, j ? "," : "", outcome_names[j],
+                 rd(&st->actions[i][j]));
+        }
+        emit(out, "}");
+    }
+    emit(out, "},\"routes\":{");
+    for (i = 0; i < KVC_STATS_ROUTES
+                && i < (int)apr_atomic_read32(
+                           (volatile apr_uint32_t *)&st->routes_used); i++) {
+        const kvc_route_stats *r = &st->routes[i];
+
+        if (apr_atomic_read32((volatile apr_uint32_t *)&r->ready)) {
+            emit(out, "%s\"%s\":" U64, sep, escaped(out->pool, r->route),
+                 rd(&r->routed));
+            sep = ",";
+        }
+    }
+    emit(out, "}}\n");
+}
+
+const char *kvc_stats_render(const kvc_stats *st,
+                             const kvc_stats_gauges *gauges, int prometheus,
+                             apr_pool_t *p)
+{
+    kvc_out out;
+
+    out.pool = p;
+    out.parts = apr_array_make(p, 256, sizeof(const char *));
+    if (prometheus) {
+        render_prometheus(&out, st, gauges);
+    }
+    else {
+        render_json(&out, st, gauges);
+    }
+    return apr_array_pstrcat(p, out.parts, '\0');
+}

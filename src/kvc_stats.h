@@ -1,0 +1,139 @@
+/* Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ * use this file except in compliance with the License.  You may obtain a copy
+ * of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
+/**
+ * @file kvc_stats.h
+ * @brief Counters and latency histograms of the routing plane, kept in
+ *        shared memory and updated with atomic operations (no global lock
+ *        on the request path), rendered as JSON or Prometheus text.
+ *        Free of httpd headers.
+ */
+#ifndef KVC_STATS_H
+#define KVC_STATS_H
+
+#include "apr.h"
+#include "apr_pools.h"
+#include "apr_time.h"
+
+/** The upstream roles; each has its own circuit breaker and counters. */
+typedef enum {
+    KVC_ROLE_TOKENIZE,  /* vLLM /tokenize */
+    KVC_ROLE_LOOKUP,    /* LMCache /lookup on the request path */
+    KVC_ROLE_MANAGE,    /* LMCache /pin, /compress, /clear */
+    KVC_ROLE_COUNT
+} kvc_role;
+
+/** Why a request was not routed by the kvcache score (KVCACHE_DECISION
+ *  "fallback:<name>"). */
+typedef enum {
+    KVC_REASON_NOT_JSON,
+    KVC_REASON_ENCODED_BODY,
+    KVC_REASON_BODY_TOO_LARGE,
+    KVC_REASON_INVALID_JSON,
+    KVC_REASON_NOT_OBJECT,
+    KVC_REASON_EMPTY_PROMPT,
+    KVC_REASON_NOT_CONFIGURED,
+    KVC_REASON_TOKENIZE_TIMEOUT,
+    KVC_REASON_TOKENIZE_ERROR,
+    KVC_REASON_TOKENIZE_BREAKER_OPEN,
+    KVC_REASON_TOKENIZE_PENDING,
+    KVC_REASON_LOOKUP_TIMEOUT,
+    KVC_REASON_LOOKUP_ERROR,
+    KVC_REASON_LOOKUP_BREAKER_OPEN,
+    KVC_REASON_LOOKUP_EMPTY,
+    KVC_REASON_UNKNOWN_INSTANCE,
+    KVC_REASON_MEMBER_UNUSABLE,
+    KVC_REASON_BELOW_MIN_MATCH,
+    KVC_REASON_NO_USABLE_MEMBER,
+    KVC_REASON_BAD_MATCHES_NOTE,
+    KVC_REASON_COUNT
+} kvc_reason;
+
+/** Cache-management actions and what became of them. */
+typedef enum { KVC_ACTION_PIN, KVC_ACTION_COMPRESS, KVC_ACTION_CLEAR,
+               KVC_ACTION_COUNT } kvc_action;
+typedef enum { KVC_ACTION_SENT, KVC_ACTION_FAILED, KVC_ACTION_DROPPED,
+               KVC_ACTION_OUTCOME_COUNT } kvc_action_outcome;
+
+/** Outcome of one upstream call, for the per-role counters. */
+typedef enum { KVC_CALL_OK, KVC_CALL_ERROR, KVC_CALL_TIMEOUT,
+               KVC_CALL_REJECTED } kvc_call_outcome;
+
+#define KVC_LATENCY_BUCKETS 12
+#define KVC_STATS_ROUTES    64
+#define KVC_ROUTE_MAX       64   /* httpd's route= limit, with the NUL */
+
+typedef struct {
+    apr_uint64_t calls;
+    apr_uint64_t errors;
+    apr_uint64_t timeouts;
+    apr_uint64_t rejected;       /* refused by an open breaker */
+    apr_uint64_t buckets[KVC_LATENCY_BUCKETS + 1];   /* last one: +Inf */
+    apr_uint64_t latency_us;     /* sum */
+} kvc_call_stats;
+
+typedef struct {
+    apr_uint32_t ready;          /* set once route[] is written */
+    char route[KVC_ROUTE_MAX];
+    apr_uint64_t routed;
+} kvc_route_stats;
+
+/** Lives in shared memory; all zero is the initial state. */
+typedef struct {
+    apr_uint64_t seen;           /* requests the module looked at */
+    apr_uint64_t eligible;       /* ... that had a prompt to route */
+    apr_uint64_t routed;
+    apr_uint64_t fallbacks[KVC_REASON_COUNT];
+    apr_uint64_t prompt_tokens;  /* over requests with known tokens */
+    apr_uint64_t matched_tokens; /* of the member chosen */
+    apr_uint64_t best_matched_tokens;   /* best available */
+    kvc_call_stats calls[KVC_ROLE_COUNT];
+    apr_uint64_t token_cache_hits;
+    apr_uint64_t token_cache_misses;
+    apr_uint64_t actions[KVC_ACTION_COUNT][KVC_ACTION_OUTCOME_COUNT];
+    apr_uint32_t routes_used;
+    kvc_route_stats routes[KVC_STATS_ROUTES];
+} kvc_stats;
+
+/** State that is not a counter, gathered when rendering. */
+typedef struct {
+    const char *breaker_state[KVC_ROLE_COUNT];  /* "closed", ... */
+    apr_uint64_t breaker_opens[KVC_ROLE_COUNT];
+    apr_uint64_t token_cache_entries;
+    apr_uint64_t hot_keys;
+} kvc_stats_gauges;
+
+const char *kvc_reason_name(kvc_reason reason);
+/** The reason of that name, or KVC_REASON_COUNT. */
+kvc_reason kvc_reason_from_name(const char *name);
+const char *kvc_role_name(kvc_role role);
+const char *kvc_action_name(kvc_action action);
+
+/** Counts one upstream call (lock-free). */
+void kvc_stats_call(kvc_stats *st, kvc_role role, kvc_call_outcome outcome,
+                    apr_interval_time_t elapsed);
+
+/**
+ * Counts one finished request (lock-free).
+ * @param reason  KVC_REASON_COUNT when it was routed
+ * @param prompt_tokens  0 when the prompt was never tokenized
+ * @param route  the member chosen by the score, NULL when not routed
+ */
+void kvc_stats_request(kvc_stats *st, kvc_reason reason, long prompt_tokens,
+                       long matched, long best_matched, const char *route);
+
+void kvc_stats_token_cache(kvc_stats *st, int hit);
+void kvc_stats_action(kvc_stats *st, kvc_action action,
+                      kvc_action_outcome outcome);
+
+/**
+ * Renders everything, as JSON or as Prometheus text exposition (metric
+ * names kvcache_*, histograms in seconds).
+ */
+const char *kvc_stats_render(const kvc_stats *st,
+                             const kvc_stats_gauges *gauges, int prometheus,
+                             apr_pool_t *p);
+
+#endif /* KVC_STATS_H */

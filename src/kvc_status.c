@@ -1,0 +1,171 @@
+/* Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ * use this file except in compliance with the License.  You may obtain a copy
+ * of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "apr_strings.h"
+#include "mod_status.h"
+
+#include "kvc_route.h"
+#include "kvc_shm.h"
+#include "kvc_stats.h"
+#include "kvc_status.h"
+#include "kvc_tokstore.h"
+#include "kvc_wire.h"
+
+APLOG_USE_MODULE(kvcache);
+
+/* Counts the request once it is over: by then KVCACHE_DECISION holds the
+ * final word (the lbmethod may have overruled the fixups, or a failover
+ * may have re-chosen). */
+static int kvc_status_log(request_rec *r)
+{
+    const char *decision = apr_table_get(r->subprocess_env,
+                                         KVC_ENV_DECISION);
+    const char *prompt, *matched, *note;
+    kvc_stats *st = kvc_shm_stats();
+    apr_array_header_t *matches;
+    const kvc_match *best;
+    kvc_reason reason;
+    long best_matched = 0;
+
+    if (!decision || !st) {
+        return DECLINED;
+    }
+    reason = !strncmp(decision, "fallback:", 9)
+             ? kvc_reason_from_name(decision + 9) : KVC_REASON_COUNT;
+    if (reason == KVC_REASON_COUNT && strcmp(decision, "routed")) {
+        return DECLINED;     /* someone else's value */
+    }
+    note = apr_table_get(r->notes, KVC_NOTE_MATCHES);
+    if (note && kvc_matches_parse(note, r->pool, &matches) == 0
+        && (best = kvc_matches_best(matches))) {
+        best_matched = best->matched;
+    }
+    prompt = apr_table_get(r->subprocess_env, KVC_ENV_PROMPT_TOKENS);
+    matched = apr_table_get(r->subprocess_env, KVC_ENV_MATCHED);
+    kvc_stats_request(st, reason, prompt ? atol(prompt) : 0,
+                      matched ? atol(matched) : 0, best_matched,
+                      apr_table_get(r->subprocess_env, KVC_ENV_ROUTE));
+    return DECLINED;
+}
+
+static void gather_gauges(kvc_stats_gauges *g)
+{
+    int i;
+
+    memset(g, 0, sizeof(*g));
+    for (i = 0; i < KVC_ROLE_COUNT; i++) {
+        const kvc_breaker *b = kvc_shm_breaker((kvc_role)i);
+
+        /* Unlocked reads: a status page may show a state a moment old. */
+        g->breaker_state[i] = kvc_breaker_state_name(
+                                  b ? (kvc_breaker_state)b->state
+                                    : KVC_BREAKER_CLOSED);
+        g->breaker_opens[i] = b ? b->opens : 0;
+    }
+    g->token_cache_entries = kvc_tokstore_entries();
+}
+
+static int wants_prometheus(request_rec *r)
+{
+    const char *accept = apr_table_get(r->headers_in, "Accept");
+
+    if (r->args && ap_strstr_c(r->args, "format=prometheus")) {
+        return 1;
+    }
+    if (r->args && ap_strstr_c(r->args, "format=json")) {
+        return 0;
+    }
+    /* Prometheus scrapers ask for text/plain (or openmetrics). */
+    return accept && (ap_strstr_c(accept, "text/plain")
+                      || ap_strstr_c(accept, "openmetrics"));
+}
+
+static int kvc_status_handler(request_rec *r)
+{
+    kvc_stats_gauges gauges;
+    const kvc_stats *st = kvc_shm_stats();
+    int prometheus;
+
+    if (!r->handler || strcmp(r->handler, KVC_STATUS_HANDLER)) {
+        return DECLINED;
+    }
+    r->allowed |= (AP_METHOD_BIT << M_GET);
+    if (r->method_number != M_GET) {
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    if (!st) {
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    gather_gauges(&gauges);
+    prometheus = wants_prometheus(r);
+    ap_set_content_type(r, prometheus
+                           ? "text/plain; version=0.0.4; charset=utf-8"
+                           : "application/json");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    if (!r->header_only) {
+        ap_rputs(kvc_stats_render(st, &gauges, prometheus, r->pool), r);
+    }
+    return OK;
+}
+
+/* A few lines in server-status: enough to see at a glance whether routing
+ * pays off and which breaker is open; the handler has the rest. */
+static int kvc_status_hook(request_rec *r, int flags)
+{
+    const kvc_stats *st = kvc_shm_stats();
+    kvc_stats_gauges g;
+    apr_uint64_t prompt, matched, best;
+
+    if (!st) {
+        return OK;
+    }
+    gather_gauges(&g);
+    prompt = st->prompt_tokens;
+    matched = st->matched_tokens;
+    best = st->best_matched_tokens;
+    if (flags & AP_STATUS_SHORT) {
+        ap_rprintf(r, "KVCacheRequests: %" APR_UINT64_T_FMT "\n"
+                   "KVCacheRouted: %" APR_UINT64_T_FMT "\n"
+                   "KVCachePromptTokens: %" APR_UINT64_T_FMT "\n"
+                   "KVCacheMatchedTokens: %" APR_UINT64_T_FMT "\n"
+                   "KVCacheBestMatchedTokens: %" APR_UINT64_T_FMT "\n"
+                   "KVCacheTokenCacheEntries: %" APR_UINT64_T_FMT "\n"
+                   "KVCacheBreakers: tokenize=%s lookup=%s manage=%s\n",
+                   st->seen, st->routed, prompt, matched, best,
+                   g.token_cache_entries, g.breaker_state[0],
+                   g.breaker_state[1], g.breaker_state[2]);
+        return OK;
+    }
+    ap_rputs("<hr />\n<h2>KV-cache routing (mod_kvcache)</h2>\n<dl>\n", r);
+    ap_rprintf(r, "<dt>%" APR_UINT64_T_FMT " requests looked at, %"
+               APR_UINT64_T_FMT " with a prompt, %" APR_UINT64_T_FMT
+               " routed by cached prefix</dt>\n", st->seen, st->eligible,
+               st->routed);
+    ap_rprintf(r, "<dt>predicted hit %.1f%% of prompt tokens, best "
+               "available %.1f%%</dt>\n",
+               prompt ? 100.0 * (double)matched / (double)prompt : 0.0,
+               prompt ? 100.0 * (double)best / (double)prompt : 0.0);
+    ap_rprintf(r, "<dt>token cache: %" APR_UINT64_T_FMT " hits, %"
+               APR_UINT64_T_FMT " misses, %" APR_UINT64_T_FMT
+               " entries</dt>\n", st->token_cache_hits,
+               st->token_cache_misses, g.token_cache_entries);
+    ap_rprintf(r, "<dt>circuit breakers: tokenize %s, lookup %s, manage "
+               "%s</dt>\n</dl>\n", g.breaker_state[0], g.breaker_state[1],
+               g.breaker_state[2]);
+    return OK;
+}
+
+void kvc_status_register_hooks(apr_pool_t *p)
+{
+    ap_hook_handler(kvc_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(kvc_status_log, NULL, NULL, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ap, status_hook, kvc_status_hook, NULL, NULL,
+                      APR_HOOK_MIDDLE);
+}

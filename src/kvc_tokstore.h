@@ -1,0 +1,46 @@
+/* Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ * use this file except in compliance with the License.  You may obtain a copy
+ * of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
+/**
+ * @file kvc_tokstore.h
+ * @brief The token cache: tokenized prompts keyed by a SHA-256 of what
+ *        changes tokenization, kept in an httpd socache provider so every
+ *        child process shares them (shmcb, the default), or a fleet of
+ *        httpd hosts does (redis, memcache).
+ *
+ * Entries are packed binary token lists with the TTL as socache expiry.
+ * The entry count (KVCacheTokenCacheSize) is bounded by an LRU index of
+ * keys in the module's shared memory: inserting past the bound removes the
+ * least recently used entry this server stored.
+ */
+#ifndef KVC_TOKSTORE_H
+#define KVC_TOKSTORE_H
+
+#include "httpd.h"
+
+#include "kvc_wire.h"
+
+/**
+ * Validates KVCacheTokenCacheStore's "provider[:args]" and creates the
+ * provider instance (once the configuration is complete).
+ * @return NULL or an error message naming the directive
+ */
+const char *kvc_tokstore_configure(const char *spec, apr_pool_t *pconf,
+                                   apr_pool_t *ptemp);
+
+/** 1 and the tokens on a hit (copied into @a p), 0 on a miss. */
+int kvc_tokstore_get(server_rec *s, const unsigned char key[32],
+                     apr_pool_t *p, kvc_tokens *tokens);
+
+/** Stores tokens under key; failures only cost a later miss. */
+void kvc_tokstore_put(server_rec *s, const unsigned char key[32],
+                      const kvc_tokens *tokens, apr_pool_t *p);
+
+/** Entries this server has stored and not evicted (for status). */
+apr_uint32_t kvc_tokstore_entries(void);
+
+void kvc_tokstore_register_hooks(apr_pool_t *p);
+
+#endif /* KVC_TOKSTORE_H */

@@ -1,0 +1,188 @@
+/**
+ * @file kvc_wire.h
+ * @brief Upstream wire formats: vLLM /tokenize, LMCache /lookup, and the
+ *        "kvcache-matches" request note (httpd-independent).
+ *
+ * Every parser takes a buffer and its length; buffers need not be
+ * NUL-terminated and are never read past len.  All results are allocated
+ * from the pool passed in.
+ */
+
+#ifndef KVC_WIRE_H
+#define KVC_WIRE_H
+
+#include "apr.h"
+#include "apr_errno.h"
+#include "apr_pools.h"
+#include "apr_tables.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Deepest nesting any mod_kvcache JSON parser accepts.  As in json-c,
+ *  the top-level value is at level 1 and every value inside a container,
+ *  scalar or not, one level below it: {"a":[1]} reaches level 3. */
+#define KVC_JSON_MAX_DEPTH 64
+
+/** Longest instance id: httpd's BalancerMember route= holds 63 chars. */
+#define KVC_ROUTE_ID_MAX 63
+
+/** Largest token id and largest matched-token count accepted (2^31-1). */
+#define KVC_TOKEN_MAX 2147483647L
+
+/** Token ids of one prompt. */
+typedef struct {
+    apr_int32_t *ids;          /**< count ids, NULL when count is 0 */
+    apr_size_t count;
+} kvc_tokens;
+
+/** Outcome of parsing an upstream response. */
+typedef enum {
+    KVC_WIRE_OK,               /**< at least one usable item */
+    KVC_WIRE_GARBAGE,          /**< malformed: log it, do not route */
+    KVC_WIRE_EMPTY             /**< well formed but nothing usable */
+} kvc_wire_status;
+
+/** One instance's match from /lookup or the kvcache-matches note. */
+typedef struct {
+    const char *instance_id;   /**< passes kvc_route_id_valid() */
+    const char *location;      /**< LMCache backend, NULL when unknown */
+    long matched;              /**< 0..KVC_TOKEN_MAX matched prefix tokens */
+} kvc_match;
+
+/**
+ * Short name of a wire status for logs: "ok", "garbage" or "empty".
+ * @param status the status
+ * @return a static string
+ */
+const char *kvc_wire_status_reason(kvc_wire_status status);
+
+/**
+ * Parse a vLLM /tokenize response body, e.g.
+ * {"count":3,"max_model_len":4096,"tokens":[1,2,3],"token_strs":null}.
+ * Only the top-level "tokens" member is used; every other member, of any
+ * JSON type, is validated and skipped.  Token ids must be JSON integers
+ * in 0..KVC_TOKEN_MAX written without sign, fraction or exponent.  If
+ * "tokens" occurs more than once the last one wins, as in Python's json.
+ * Hand-rolled single pass: a 128k-token response must not cost a json-c
+ * tree of 128k objects on the request path.
+ * @param body response body (not NUL-terminated)
+ * @param len its length
+ * @param p pool for the id array
+ * @param out receives the ids; {NULL, 0} unless KVC_WIRE_OK
+ * @return KVC_WIRE_OK; KVC_WIRE_EMPTY when "tokens" is missing, null or
+ *         []; KVC_WIRE_GARBAGE for anything that is not one strict JSON
+ *         object (trailing junk, truncation, bad escapes, nesting deeper
+ *         than KVC_JSON_MAX_DEPTH levels) or whose "tokens" is not an array of
+ *         such integers
+ */
+kvc_wire_status kvc_wire_parse_tokens(const char *body, apr_size_t len,
+                                      apr_pool_t *p, kvc_tokens *out);
+
+/**
+ * Build the LMCache /lookup request body {"tokens":[1,2,3]}.
+ * @param t the tokens (count 0 gives {"tokens":[]})
+ * @param p pool for the body
+ * @param len if not NULL, receives the body length
+ * @return the NUL-terminated body, or NULL if its size would overflow
+ */
+const char *kvc_wire_lookup_request(const kvc_tokens *t, apr_pool_t *p,
+                                    apr_size_t *len);
+
+/**
+ * Parse an LMCache /lookup response, e.g.
+ * {"event_id":"e","layout_info":{"vllm-a":["LocalCPUBackend",512]}}.
+ * Each layout_info value may be the real LMCache array [location, n] or
+ * the Pixiu/mock object {"0": location, "1": n}.  n must be an integer
+ * 0..KVC_TOKEN_MAX; an integral float such as 512.0 is accepted, 12.5 or
+ * a negative is not.  An entry whose id fails kvc_route_id_valid() or
+ * whose value is malformed is skipped and counted in *skipped; a
+ * location that is a string but not a plain name (printable ASCII, no
+ * blanks or quotes, at most 255 bytes) only yields location NULL.
+ * Entries keep the response order; a repeated id keeps its first
+ * position and its last value.
+ * @param body response body (not NUL-terminated)
+ * @param len its length
+ * @param p pool for the result
+ * @param matches receives an array of kvc_match (never NULL; empty
+ *        unless KVC_WIRE_OK)
+ * @param skipped if not NULL, receives the number of skipped entries
+ * @return KVC_WIRE_OK with at least one match; KVC_WIRE_EMPTY when
+ *         layout_info is missing, null, {} or every entry was skipped;
+ *         KVC_WIRE_GARBAGE when the body is not a JSON object or
+ *         layout_info is neither an object nor null
+ */
+kvc_wire_status kvc_wire_parse_lookup(const char *body, apr_size_t len,
+                                      apr_pool_t *p,
+                                      apr_array_header_t **matches,
+                                      apr_size_t *skipped);
+
+/**
+ * Check an LMCache instance id / BalancerMember route: 1 to
+ * KVC_ROUTE_ID_MAX bytes of [A-Za-z0-9._:@-].  Ids end up in request
+ * notes, the environment and logs, so nothing that could inject headers
+ * or log lines is allowed.
+ * @param id the id (need not be NUL-terminated; may be NULL)
+ * @param len its length
+ * @return 1 if valid, 0 otherwise
+ */
+int kvc_route_id_valid(const char *id, apr_size_t len);
+
+/**
+ * Format matches as the kvcache-matches note: "vllm-a=512 vllm-b=1024".
+ * Entries that kvc_matches_parse() would reject (invalid id, matched out
+ * of 0..KVC_TOKEN_MAX) are left out so the note always parses back.
+ * @param matches array of kvc_match (may be NULL)
+ * @param p pool for the string
+ * @return the note, "" when there is nothing to format
+ */
+const char *kvc_matches_format(const apr_array_header_t *matches,
+                               apr_pool_t *p);
+
+/**
+ * Parse a kvcache-matches note (inverse of kvc_matches_format()).  Other
+ * modules may set the note, so it is validated: entries "ID=N" separated
+ * by blanks (spaces or tabs), ID valid per kvc_route_id_valid(), N
+ * decimal digits with a value of at most KVC_TOKEN_MAX, no repeated ID.
+ * A note that is empty or blank parses to an empty array.
+ * @param note the NUL-terminated note (NULL is malformed)
+ * @param p pool for the result
+ * @param matches receives an array of kvc_match with location NULL, or
+ *        NULL on error
+ * @return 0 on success, -1 if the note is malformed (then do not route)
+ */
+int kvc_matches_parse(const char *note, apr_pool_t *p,
+                      apr_array_header_t **matches);
+
+/**
+ * Pick the best match: the highest matched count, ties broken by the
+ * smallest instance id under strcmp() so that every process and every
+ * run agrees.
+ * @param matches array of kvc_match (may be NULL)
+ * @return the best element (points into the array), NULL if empty
+ */
+const kvc_match *kvc_matches_best(const apr_array_header_t *matches);
+
+struct json_object;
+
+/**
+ * Parse a buffer holding exactly one strict JSON value with json-c:
+ * nesting capped at KVC_JSON_MAX_DEPTH, invalid UTF-8 rejected, nothing
+ * but JSON whitespace allowed after the value.  Shared by the json-c
+ * based parsers of mod_kvcache so they agree on what "valid" means.
+ * @param buf the text (not NUL-terminated)
+ * @param len its length (at most INT_MAX, json-c's limit)
+ * @param out receives the tree (NULL for the document "null"); release
+ *        it with json_object_put()
+ * @return APR_SUCCESS, APR_EINVAL for invalid JSON, APR_ENOMEM if the
+ *         parser could not be allocated
+ */
+apr_status_t kvc_json_parse(const char *buf, apr_size_t len,
+                            struct json_object **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KVC_WIRE_H */

@@ -1,0 +1,68 @@
+/**
+ * @file test_score.c
+ * @brief Tests for kvc_score: the worked example of kvc_lbmethod.c, the
+ *        weight-0 policy and the tie rules.
+ */
+
+#include "kvc_score.h"
+#include "kvc_test.h"
+
+#define NEAR(a, b) ((a) - (b) < 1e-3 && (b) - (a) < 1e-3)
+
+/* The example in the comment of src/kvc_lbmethod.c, number for number. */
+static void test_score_worked_example(apr_pool_t *p)
+{
+    double a = kvc_score(1536, 2000, 6, 3, 1.0);
+    double b = kvc_score(512, 2000, 2, 3, 1.0);
+    double c = kvc_score(0, 2000, 1, 3, 1.0);
+
+    KVC_CHECK(NEAR(a, -0.232));
+    KVC_CHECK(NEAR(b, 0.589));
+    KVC_CHECK(NEAR(c, 0.667));
+    KVC_CHECK(kvc_score_prefer(c, 1, 0, b, 2, 512));
+    KVC_CHECK(!kvc_score_prefer(a, 6, 1536, c, 1, 0));
+    /* Equally busy: the cache advantage decides. */
+    KVC_CHECK(NEAR(kvc_score(1536, 2000, 3, 3, 1.0), 0.768));
+}
+
+static void test_score_weight_zero_is_max_match(apr_pool_t *p)
+{
+    double busy_best = kvc_score(1536, 2000, 50, 3, 0.0);
+    double idle_other = kvc_score(512, 2000, 0, 3, 0.0);
+
+    KVC_CHECK(NEAR(busy_best, 0.768));
+    KVC_CHECK(kvc_score_prefer(busy_best, 50, 1536, idle_other, 0, 512));
+}
+
+/* The load term is relative: below one request in flight on average it is
+ * measured against 1, so a single busy request is not a catastrophe. */
+static void test_score_relative_load(apr_pool_t *p)
+{
+    KVC_CHECK(NEAR(kvc_score(0, 100, 1, 0.25, 1.0), -0.75));
+    KVC_CHECK(NEAR(kvc_score(0, 100, 20, 10, 1.0), -1.0));
+    KVC_CHECK(NEAR(kvc_score(0, 100, 0, 10, 2.0), 2.0));
+    /* A prompt size of 0 counts as 1 (no division by zero). */
+    KVC_CHECK(NEAR(kvc_score(0, 0, 0, 0, 1.0), 0.0));
+}
+
+static void test_score_ties(apr_pool_t *p)
+{
+    /* Equal scores: the less busy one wins... */
+    KVC_CHECK(kvc_score_prefer(0.5, 1, 10, 0.5, 2, 10));
+    KVC_CHECK(!kvc_score_prefer(0.5, 2, 10, 0.5, 1, 10));
+    /* ...then the larger match... */
+    KVC_CHECK(kvc_score_prefer(0.5, 1, 20, 0.5, 1, 10));
+    /* ...and a full tie keeps the earlier member. */
+    KVC_CHECK(!kvc_score_prefer(0.5, 1, 10, 0.5, 1, 10));
+    /* Differences below rounding noise are ties. */
+    KVC_CHECK(kvc_score_prefer(0.5 + 1e-12, 1, 10, 0.5, 2, 10));
+    KVC_CHECK(kvc_score_prefer(0.51, 9, 0, 0.5, 0, 99));
+}
+
+const kvc_test_case kvc_score_tests[] = {
+    KVC_TEST(test_score_worked_example),
+    KVC_TEST(test_score_weight_zero_is_max_match),
+    KVC_TEST(test_score_relative_load),
+    KVC_TEST(test_score_ties),
+    KVC_TEST_END
+};
