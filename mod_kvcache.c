@@ -19,6 +19,7 @@
 #include "kvc_config.h"
 #include "kvc_lbmethod.h"
 #include "kvc_route.h"
+#include "kvc_scrape.h"
 #include "kvc_shm.h"
 #include "kvc_status.h"
 #include "kvc_tokstore.h"
@@ -32,6 +33,7 @@ static void kvcache_register_hooks(apr_pool_t *p)
     kvc_route_register_hooks(p);
     kvc_lbmethod_register_hooks(p);
     kvc_status_register_hooks(p);
+    kvc_scrape_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(kvcache) = {

@@ -66,8 +66,10 @@ kvc_breaker_admission kvc_breaker_admit(kvc_breaker *b,
 
     case KVC_BREAKER_OPEN:
         if (now < b->opened_at) {
-            /* The clock stepped back: waiting for it to catch up could
-             * keep the upstream cut off for hours, so restart the wait.
+            /* The clock stepped back (or this caller read it just before
+             * another opened the breaker): waiting for the clock to
+             * catch up could keep the upstream cut off for hours, so
+             * restart the wait.
              */
             b->opened_at = now;
         }
@@ -82,12 +84,20 @@ kvc_breaker_admission kvc_breaker_admit(kvc_breaker *b,
             apr_interval_time_t lost = recovery > KVC_BREAKER_PROBE_LOST
                                        ? recovery : KVC_BREAKER_PROBE_LOST;
 
-            if (now >= b->opened_at && now - b->opened_at < lost) {
+            if (now < b->opened_at) {
+                /* Callers read the clock before taking the lock, so a
+                 * slightly earlier now is routine; it must not look like
+                 * a probe lost for ages.  A real step back restarts the
+                 * wait, as when open.
+                 */
+                b->opened_at = now;
+            }
+            if (now - b->opened_at < lost) {
                 return KVC_BREAKER_REJECT;
             }
             /* Every probe of this episode has been out for longer than
-             * any call lasts (or the clock stepped back): presume them
-             * lost rather than stay half-open for good.
+             * any call lasts: presume them lost rather than stay
+             * half-open for good.
              */
             kvc_br_half_open(b, now);
         }

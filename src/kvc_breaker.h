@@ -84,9 +84,10 @@ typedef enum {
  * max(policy->recovery, KVC_BREAKER_PROBE_LOST) after it began (the
  * process that held them died, or a result was never recorded), they are
  * presumed lost and a new episode begins; otherwise one lost probe would
- * keep the breaker half-open, rejecting everything, until httpd restarts.  A clock that steps backwards while open restarts
- * the recovery wait from now, so the wait is never longer than recovery
- * plus the step.
+ * keep the breaker half-open, rejecting everything, until httpd
+ * restarts.  A clock that steps backwards while the breaker is open
+ * restarts the recovery wait from the new time instead of waiting for
+ * the clock to catch up.
  *
  * @param b the breaker (caller holds the lock)
  * @param policy its configuration

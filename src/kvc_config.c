@@ -13,6 +13,7 @@
 #include "kvc_config.h"
 #include "kvc_parse.h"
 #include "kvc_tokstore.h"
+#include "kvc_wire.h"
 
 APLOG_USE_MODULE(kvcache);
 
@@ -45,6 +46,14 @@ void *kvc_config_create_dir(apr_pool_t *p, char *dir)
     c->max_body_size = -1;
     c->min_match_tokens = -1;
     c->load_weight = -1.0;
+    c->tokenize_mode = -1;
+    c->pinning = -1;
+    c->compression = -1;
+    c->eviction = -1;
+    c->hot_threshold = -1;
+    c->load_threshold = -1.0;
+    c->memory_threshold = -1.0;
+    c->evict_api = -1;
     return c;
 }
 
@@ -67,6 +76,17 @@ void *kvc_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
     c->max_body_size = KVC_MERGE_NUM(max_body_size);
     c->min_match_tokens = KVC_MERGE_NUM(min_match_tokens);
     c->load_weight = KVC_MERGE_NUM(load_weight);
+    c->tokenize_mode = KVC_MERGE_NUM(tokenize_mode);
+    c->pinning = KVC_MERGE_NUM(pinning);
+    c->compression = KVC_MERGE_NUM(compression);
+    c->eviction = KVC_MERGE_NUM(eviction);
+    c->hot_threshold = KVC_MERGE_NUM(hot_threshold);
+    c->load_threshold = KVC_MERGE_NUM(load_threshold);
+    c->memory_threshold = KVC_MERGE_NUM(memory_threshold);
+    c->pin = KVC_MERGE_PTR(pin);
+    c->compress = KVC_MERGE_PTR(compress);
+    c->evict = KVC_MERGE_PTR(evict);
+    c->evict_api = KVC_MERGE_NUM(evict_api);
     return c;
 }
 
@@ -109,7 +129,7 @@ int kvc_conf_token_cache(const kvc_dir_conf *c)
     return c->token_cache != 0;
 }
 
-static apr_interval_time_t request_timeout(const kvc_dir_conf *c)
+apr_interval_time_t kvc_conf_request_timeout(const kvc_dir_conf *c)
 {
     return c->request_timeout >= 0 ? c->request_timeout
                                    : KVC_DEFAULT_REQUEST_TIMEOUT;
@@ -121,7 +141,7 @@ apr_interval_time_t kvc_conf_lookup_budget(const kvc_dir_conf *c)
 {
     apr_interval_time_t t = c->lookup_timeout >= 0
                             ? c->lookup_timeout : KVC_DEFAULT_LOOKUP_TIMEOUT;
-    return t < request_timeout(c) ? t : request_timeout(c);
+    return t < kvc_conf_request_timeout(c) ? t : kvc_conf_request_timeout(c);
 }
 
 apr_interval_time_t kvc_conf_tokenize_budget(const kvc_dir_conf *c)
@@ -129,7 +149,7 @@ apr_interval_time_t kvc_conf_tokenize_budget(const kvc_dir_conf *c)
     apr_interval_time_t t = c->tokenize_timeout >= 0
                             ? c->tokenize_timeout
                             : KVC_DEFAULT_TOKENIZE_TIMEOUT;
-    return t < request_timeout(c) ? t : request_timeout(c);
+    return t < kvc_conf_request_timeout(c) ? t : kvc_conf_request_timeout(c);
 }
 
 apr_off_t kvc_conf_max_body_size(const kvc_dir_conf *c)
@@ -147,6 +167,30 @@ long kvc_conf_min_match_tokens(const kvc_dir_conf *c)
 double kvc_conf_load_weight(const kvc_dir_conf *c)
 {
     return c->load_weight >= 0 ? c->load_weight : KVC_DEFAULT_LOAD_WEIGHT;
+}
+
+kvc_tokenize_mode kvc_conf_tokenize_mode(const kvc_dir_conf *c)
+{
+    return c->tokenize_mode >= 0 ? (kvc_tokenize_mode)c->tokenize_mode
+                                 : KVC_TOKENIZE_SYNC;
+}
+
+apr_uint32_t kvc_conf_hot_threshold(const kvc_dir_conf *c)
+{
+    return (apr_uint32_t)(c->hot_threshold >= 0 ? c->hot_threshold
+                                                : KVC_DEFAULT_HOT_THRESHOLD);
+}
+
+double kvc_conf_load_threshold(const kvc_dir_conf *c)
+{
+    return c->load_threshold >= 0 ? c->load_threshold
+                                  : KVC_DEFAULT_LOAD_THRESHOLD;
+}
+
+double kvc_conf_memory_threshold(const kvc_dir_conf *c)
+{
+    return c->memory_threshold >= 0 ? c->memory_threshold
+                                    : KVC_DEFAULT_MEMORY_THRESHOLD;
 }
 
 /* Every rejection names the directive and says what is allowed. */
@@ -445,6 +489,172 @@ static const char *set_verify(cmd_parms *cmd, void *unused, int on)
     return NULL;
 }
 
+/* Global counts and durations share one shape: a range, global context. */
+static const char *set_global_count(cmd_parms *cmd, void *unused,
+                                    const char *arg)
+{
+    const char *why = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    long n;
+
+    if (why) {
+        return why;
+    }
+    if ((why = kvc_parse_long(arg, 1, 1000000, &n))) {
+        return bad_value(cmd, arg, why);
+    }
+    *(apr_uint32_t *)((char *)&global_conf
+                      + (apr_size_t)(apr_uintptr_t)cmd->info)
+        = (apr_uint32_t)n;
+    return NULL;
+}
+
+static const char *set_global_duration(cmd_parms *cmd, void *unused,
+                                       const char *arg)
+{
+    const char *why = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (why) {
+        return why;
+    }
+    return parse_positive_duration(cmd, arg,
+        (apr_interval_time_t *)((char *)&global_conf
+                                + (apr_size_t)(apr_uintptr_t)cmd->info));
+}
+
+static const char *set_action_flag(cmd_parms *cmd, void *mconfig, int on)
+{
+    kvc_dir_conf *c = mconfig;
+
+    *(int *)((char *)c + (apr_size_t)(apr_uintptr_t)cmd->info) = on;
+    if (on && (apr_size_t)(apr_uintptr_t)cmd->info
+              != APR_OFFSETOF(kvc_dir_conf, pinning)) {
+        global_conf.signals_needed = 1;
+    }
+    return NULL;
+}
+
+static const char *set_threshold(cmd_parms *cmd, void *mconfig,
+                                 const char *arg)
+{
+    double v;
+    const char *why = kvc_parse_double(arg, 0.0, 1.0, &v);
+
+    if (why) {
+        return bad_value(cmd, arg, why);
+    }
+    *(double *)((char *)mconfig + (apr_size_t)(apr_uintptr_t)cmd->info) = v;
+    return NULL;
+}
+
+static const char *set_hot_threshold(cmd_parms *cmd, void *mconfig,
+                                     const char *arg)
+{
+    long n;
+    const char *why = kvc_parse_long(arg, 1, 1000000, &n);
+
+    if (why) {
+        return bad_value(cmd, arg, why);
+    }
+    ((kvc_dir_conf *)mconfig)->hot_threshold = n;
+    return NULL;
+}
+
+/* Instance ids and locations end up in JSON bodies and logs: the same
+ * character rule as route ids. */
+static const char *check_name(cmd_parms *cmd, const char *arg,
+                              const char *what)
+{
+    if (!kvc_route_id_valid(arg, strlen(arg))) {
+        return bad_value(cmd, arg, apr_pstrcat(cmd->pool, what, " must be 1 "
+                         "to 63 characters of A-Z a-z 0-9 . _ : @ -", NULL));
+    }
+    return NULL;
+}
+
+static const char *set_target(cmd_parms *cmd, void *mconfig,
+                              const char *instance, const char *location,
+                              const char *method)
+{
+    kvc_dir_conf *c = mconfig;
+    kvc_action_target *t = apr_pcalloc(cmd->pool, sizeof(*t));
+    const char *which = cmd->info;
+    const char *why;
+
+    if (!strcmp(instance, "auto") && !strcmp(which, "evict")) {
+        /* Memory pressure belongs to an instance, not to a prompt. */
+        return bad_value(cmd, instance, "INSTANCE must name an instance; "
+                         "auto is for KVCachePin and KVCacheCompress");
+    }
+    if (strcmp(instance, "auto")) {
+        if ((why = check_name(cmd, instance, "INSTANCE"))) {
+            return why;
+        }
+        t->instance = instance;
+    }
+    if ((why = check_name(cmd, location, "LOCATION"))) {
+        return why;
+    }
+    t->location = location;
+    if (method && (why = check_name(cmd, method, "METHOD"))) {
+        return why;
+    }
+    t->method = method ? method : KVC_DEFAULT_COMPRESS_METHOD;
+    if (!strcmp(which, "pin")) {
+        c->pin = t;
+    }
+    else if (!strcmp(which, "compress")) {
+        c->compress = t;
+    }
+    else {
+        c->evict = t;
+    }
+    return NULL;
+}
+
+static const char *set_pin_or_evict(cmd_parms *cmd, void *mconfig,
+                                    const char *instance,
+                                    const char *location)
+{
+    return set_target(cmd, mconfig, instance, location, NULL);
+}
+
+static const char *set_evict_api(cmd_parms *cmd, void *mconfig,
+                                 const char *arg)
+{
+    kvc_dir_conf *c = mconfig;
+
+    if (!strcasecmp(arg, "clear")) {
+        c->evict_api = KVC_EVICT_API_CLEAR;
+    }
+    else if (!strcasecmp(arg, "evict")) {
+        c->evict_api = KVC_EVICT_API_EVICT;
+    }
+    else {
+        return bad_value(cmd, arg, "must be clear or evict");
+    }
+    return NULL;
+}
+
+static const char *set_tokenize_mode(cmd_parms *cmd, void *mconfig,
+                                     const char *arg)
+{
+    kvc_dir_conf *c = mconfig;
+
+    if (!strcasecmp(arg, "sync")) {
+        c->tokenize_mode = KVC_TOKENIZE_SYNC;
+    }
+    else if (!strcasecmp(arg, "async")) {
+        c->tokenize_mode = KVC_TOKENIZE_ASYNC;
+    }
+    else if (!strcasecmp(arg, "off")) {
+        c->tokenize_mode = KVC_TOKENIZE_OFF;
+    }
+    else {
+        return bad_value(cmd, arg, "must be sync, async or off");
+    }
+    return NULL;
+}
+
 #define KVC_DIR_CONTEXT (RSRC_CONF | ACCESS_CONF)
 
 const command_rec kvc_config_cmds[] = {
@@ -493,6 +703,60 @@ const command_rec kvc_config_cmds[] = {
     AP_INIT_TAKE1("KVCacheFallbackLBMethod", set_fallback, NULL, RSRC_CONF,
                   "lbmethod for requests without a preference "
                   "(bybusyness)"),
+    AP_INIT_TAKE1("KVCacheTokenize", set_tokenize_mode, NULL,
+                  KVC_DIR_CONTEXT, "sync, async (Pixiu's) or off (sync)"),
+    AP_INIT_TAKE1("KVCacheHotWindow", set_global_duration,
+                  (void *)APR_OFFSETOF(kvc_global_conf, hot_window),
+                  RSRC_CONF, "window of the hot-content counts (5m)"),
+    AP_INIT_TAKE1("KVCacheHotMaxRecords", set_global_count,
+                  (void *)APR_OFFSETOF(kvc_global_conf, hot_max_records),
+                  RSRC_CONF, "cap of each key's count (300)"),
+    AP_INIT_TAKE1("KVCacheHotMaxKeys", set_global_count,
+                  (void *)APR_OFFSETOF(kvc_global_conf, hot_max_keys),
+                  RSRC_CONF, "keys in the shared hot table (4096)"),
+    AP_INIT_TAKE1("KVCacheInstanceCapacity", set_global_count,
+                  (void *)APR_OFFSETOF(kvc_global_conf, instance_capacity),
+                  RSRC_CONF, "requests an instance serves at once, the "
+                  "unit of its load (256)"),
+    AP_INIT_TAKE1("KVCacheScrapeInterval", set_global_duration,
+                  (void *)APR_OFFSETOF(kvc_global_conf, scrape_interval),
+                  RSRC_CONF, "how often instances' /metrics are read (5s)"),
+    AP_INIT_TAKE1("KVCacheActionInterval", set_global_duration,
+                  (void *)APR_OFFSETOF(kvc_global_conf, action_interval),
+                  RSRC_CONF, "least time between two /compress or two "
+                  "/clear to one instance (30s)"),
+    AP_INIT_TAKE1("KVCacheActionQueueSize", set_global_count,
+                  (void *)APR_OFFSETOF(kvc_global_conf, action_queue_size),
+                  RSRC_CONF, "background calls waiting per process (64)"),
+    AP_INIT_FLAG("KVCachePinning", set_action_flag,
+                 (void *)APR_OFFSETOF(kvc_dir_conf, pinning),
+                 KVC_DIR_CONTEXT, "On to pin hot content (Off)"),
+    AP_INIT_FLAG("KVCacheCompression", set_action_flag,
+                 (void *)APR_OFFSETOF(kvc_dir_conf, compression),
+                 KVC_DIR_CONTEXT, "On to compress under load (Off)"),
+    AP_INIT_FLAG("KVCacheEviction", set_action_flag,
+                 (void *)APR_OFFSETOF(kvc_dir_conf, eviction),
+                 KVC_DIR_CONTEXT, "On to clear under memory pressure (Off)"),
+    AP_INIT_TAKE1("KVCacheHotThreshold", set_hot_threshold, NULL,
+                  KVC_DIR_CONTEXT, "requests in the window that make "
+                  "content hot (10)"),
+    AP_INIT_TAKE1("KVCacheLoadThreshold", set_threshold,
+                  (void *)APR_OFFSETOF(kvc_dir_conf, load_threshold),
+                  KVC_DIR_CONTEXT, "instance load that triggers /compress "
+                  "(0.7)"),
+    AP_INIT_TAKE1("KVCacheMemoryThreshold", set_threshold,
+                  (void *)APR_OFFSETOF(kvc_dir_conf, memory_threshold),
+                  KVC_DIR_CONTEXT, "KV-cache usage that triggers /clear "
+                  "(0.85)"),
+    AP_INIT_TAKE2("KVCachePin", set_pin_or_evict, "pin", KVC_DIR_CONTEXT,
+                  "INSTANCE|auto LOCATION of /pin"),
+    AP_INIT_TAKE23("KVCacheCompress", set_target, "compress",
+                   KVC_DIR_CONTEXT, "INSTANCE|auto LOCATION [METHOD] of "
+                   "/compress (cachegen)"),
+    AP_INIT_TAKE2("KVCacheEvict", set_pin_or_evict, "evict",
+                  KVC_DIR_CONTEXT, "INSTANCE LOCATION of /clear"),
+    AP_INIT_TAKE1("KVCacheEvictAPI", set_evict_api, NULL, KVC_DIR_CONTEXT,
+                  "clear (LMCache) or evict (Pixiu-style) (clear)"),
     {NULL}
 };
 
@@ -510,7 +774,43 @@ static int kvc_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     global_conf.retry_max = KVC_DEFAULT_RETRY_MAX;
     global_conf.upstream_ca_file = NULL;
     global_conf.upstream_verify = 1;
+    global_conf.hot_window = KVC_DEFAULT_HOT_WINDOW;
+    global_conf.hot_max_records = KVC_DEFAULT_HOT_MAX_RECORDS;
+    global_conf.hot_max_keys = KVC_DEFAULT_HOT_MAX_KEYS;
+    global_conf.instance_capacity = KVC_DEFAULT_INSTANCE_CAPACITY;
+    global_conf.scrape_interval = KVC_DEFAULT_SCRAPE_INTERVAL;
+    global_conf.action_interval = KVC_DEFAULT_ACTION_INTERVAL;
+    global_conf.action_queue_size = KVC_DEFAULT_ACTION_QUEUE_SIZE;
+    global_conf.signals_needed = 0;
     return OK;
+}
+
+/* What an enabled context lacks, or NULL. */
+static const char *incomplete(const kvc_dir_conf *c)
+{
+    if (!c->vllm_endpoint) {
+        return "needs KVCacheVLLMEndpoint";
+    }
+    if (!c->lmcache_endpoint) {
+        return "needs KVCacheLMCacheEndpoint";
+    }
+    if (c->pinning == 1 && !c->pin) {
+        return "has KVCachePinning On but no KVCachePin";
+    }
+    if (c->compression == 1 && !c->compress) {
+        return "has KVCacheCompression On but no KVCacheCompress";
+    }
+    if (c->eviction == 1 && !c->evict) {
+        return "has KVCacheEviction On but no KVCacheEvict";
+    }
+    if (c->pinning == 1
+        && kvc_conf_hot_threshold(c) > global_conf.hot_max_records) {
+        /* Pixiu defect 18: a count capped below the threshold never
+         * reaches it. */
+        return "has a KVCacheHotThreshold above KVCacheHotMaxRecords, "
+               "which can never be reached";
+    }
+    return NULL;
 }
 
 /* Runs before `apachectl -t` reports "Syntax OK", so whatever needs the
@@ -555,12 +855,10 @@ static int kvc_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                                 : kvc_config_merge_dir(ptemp, base,
                                                        site->conf);
 
-        if (!c->vllm_endpoint || !c->lmcache_endpoint) {
+        if ((err = incomplete(c))) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, site->s,
-                         "[kvcache] KVCacheEnable On (%s) needs %s",
-                         site->where,
-                         !c->vllm_endpoint ? "KVCacheVLLMEndpoint"
-                                           : "KVCacheLMCacheEndpoint");
+                         "[kvcache] KVCacheEnable On (%s) %s", site->where,
+                         err);
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }

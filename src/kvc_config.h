@@ -18,6 +18,21 @@
 
 struct proxy_balancer_method;
 
+typedef enum {
+    KVC_TOKENIZE_SYNC,      /* within KVCacheTokenizeTimeout, then route */
+    KVC_TOKENIZE_ASYNC,     /* Pixiu's: in the background, for next time */
+    KVC_TOKENIZE_OFF        /* only what the token cache already holds */
+} kvc_tokenize_mode;
+
+typedef enum { KVC_EVICT_API_CLEAR, KVC_EVICT_API_EVICT } kvc_evict_api;
+
+/** Where a cache action goes: KVCachePin, KVCacheCompress, KVCacheEvict. */
+typedef struct {
+    const char *instance;   /* NULL: "auto", the instance the lookup named */
+    const char *location;
+    const char *method;     /* compress only */
+} kvc_action_target;
+
 /** Per-directory (server, vhost, <Location>, <Proxy>) settings. */
 typedef struct {
     int enable;                          /* -1 = unset */
@@ -31,6 +46,17 @@ typedef struct {
     apr_off_t max_body_size;             /* -1 = unset */
     long min_match_tokens;               /* -1 = unset */
     double load_weight;                  /* < 0 = unset */
+    int tokenize_mode;                   /* kvc_tokenize_mode, -1 = unset */
+    int pinning;                         /* -1 = unset */
+    int compression;
+    int eviction;
+    long hot_threshold;                  /* -1 = unset */
+    double load_threshold;               /* < 0 = unset */
+    double memory_threshold;
+    const kvc_action_target *pin;        /* NULL = unset */
+    const kvc_action_target *compress;
+    const kvc_action_target *evict;
+    int evict_api;                       /* kvc_evict_api, -1 = unset */
 } kvc_dir_conf;
 
 /** Per-server settings, merged from the main server into vhosts. */
@@ -51,6 +77,14 @@ typedef struct {
     apr_interval_time_t retry_max;
     const char *upstream_ca_file;        /* NULL: the system's CAs */
     int upstream_verify;
+    apr_interval_time_t hot_window;
+    apr_uint32_t hot_max_records;
+    apr_uint32_t hot_max_keys;
+    apr_uint32_t instance_capacity;
+    apr_interval_time_t scrape_interval;
+    apr_interval_time_t action_interval;
+    apr_uint32_t action_queue_size;
+    int signals_needed;      /* some context compresses or evicts */
 } kvc_global_conf;
 
 /* Defaults, named once; the interface document lists the same values. */
@@ -70,6 +104,17 @@ typedef struct {
 #define KVC_DEFAULT_RETRY_ATTEMPTS    3
 #define KVC_DEFAULT_RETRY_BASE        apr_time_from_msec(100)
 #define KVC_DEFAULT_RETRY_MAX         apr_time_from_sec(2)
+#define KVC_DEFAULT_HOT_WINDOW        apr_time_from_sec(300)
+#define KVC_DEFAULT_HOT_MAX_RECORDS   300
+#define KVC_DEFAULT_HOT_MAX_KEYS      4096
+#define KVC_DEFAULT_HOT_THRESHOLD     10
+#define KVC_DEFAULT_LOAD_THRESHOLD    0.7
+#define KVC_DEFAULT_MEMORY_THRESHOLD  0.85
+#define KVC_DEFAULT_INSTANCE_CAPACITY 256
+#define KVC_DEFAULT_SCRAPE_INTERVAL   apr_time_from_sec(5)
+#define KVC_DEFAULT_ACTION_INTERVAL   apr_time_from_sec(30)
+#define KVC_DEFAULT_ACTION_QUEUE_SIZE 64
+#define KVC_DEFAULT_COMPRESS_METHOD   "cachegen"
 
 extern const command_rec kvc_config_cmds[];
 
@@ -93,6 +138,11 @@ apr_interval_time_t kvc_conf_tokenize_budget(const kvc_dir_conf *c);
 apr_off_t kvc_conf_max_body_size(const kvc_dir_conf *c);
 long kvc_conf_min_match_tokens(const kvc_dir_conf *c);
 double kvc_conf_load_weight(const kvc_dir_conf *c);
+kvc_tokenize_mode kvc_conf_tokenize_mode(const kvc_dir_conf *c);
+apr_interval_time_t kvc_conf_request_timeout(const kvc_dir_conf *c);
+apr_uint32_t kvc_conf_hot_threshold(const kvc_dir_conf *c);
+double kvc_conf_load_threshold(const kvc_dir_conf *c);
+double kvc_conf_memory_threshold(const kvc_dir_conf *c);
 
 /** Registers the check_config hook (cross-directive validation). */
 void kvc_config_register_hooks(apr_pool_t *p);

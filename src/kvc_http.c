@@ -140,11 +140,11 @@ const char *kvc_http_result_name(kvc_http_result result)
     }
 }
 
-kvc_http_result kvc_http_post_json(const char *url, const char *body,
-                                   apr_size_t len,
-                                   apr_interval_time_t timeout,
-                                   apr_size_t max_response, apr_pool_t *p,
-                                   kvc_http_response *resp)
+/* One exchange: a JSON POST when body is not NULL, else a GET. */
+static kvc_http_result perform(const char *url, const char *body,
+                               apr_size_t len, apr_interval_time_t timeout,
+                               apr_size_t max_response, apr_pool_t *p,
+                               kvc_http_response *resp)
 {
     CURL *curl;
     CURLcode cc;
@@ -162,10 +162,16 @@ kvc_http_result kvc_http_post_json(const char *url, const char *body,
     curl = resource;
     errbuf[0] = '\0';
     curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_POST, 1L);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, json_headers);
+    if (body) {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)len);
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, json_headers);
+    }
+    else {
+        curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+    }
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms
                                                               : 1L);
@@ -214,4 +220,20 @@ kvc_http_result kvc_http_post_json(const char *url, const char *body,
         apr_reslist_release(handles, curl);
     }
     return resp->result;
+}
+
+kvc_http_result kvc_http_post_json(const char *url, const char *body,
+                                   apr_size_t len,
+                                   apr_interval_time_t timeout,
+                                   apr_size_t max_response, apr_pool_t *p,
+                                   kvc_http_response *resp)
+{
+    return perform(url, body, len, timeout, max_response, p, resp);
+}
+
+kvc_http_result kvc_http_get(const char *url, apr_interval_time_t timeout,
+                             apr_size_t max_response, apr_pool_t *p,
+                             kvc_http_response *resp)
+{
+    return perform(url, NULL, 0, timeout, max_response, p, resp);
 }

@@ -57,6 +57,11 @@ kvc_http_result kvc_http_post_json(const char *url, const char *body,
                                    apr_size_t max_response, apr_pool_t *p,
                                    kvc_http_response *resp);
 
+/** GETs @a url (e.g. an instance's /metrics), as kvc_http_post_json. */
+kvc_http_result kvc_http_get(const char *url, apr_interval_time_t timeout,
+                             apr_size_t max_response, apr_pool_t *p,
+                             kvc_http_response *resp);
+
 /** A short name of a result for logs and fallback reasons. */
 const char *kvc_http_result_name(kvc_http_result result);
 

@@ -12,9 +12,11 @@
 #include "http_protocol.h"
 #include "http_request.h"
 
+#include "kvc_actions.h"
 #include "kvc_body.h"
 #include "kvc_config.h"
 #include "kvc_extract.h"
+#include "kvc_manage.h"
 #include "kvc_route.h"
 #include "kvc_tokstore.h"
 #include "kvc_upstream.h"
@@ -127,14 +129,30 @@ static kvc_reason get_tokens(request_rec *r, const kvc_dir_conf *conf,
     int use_cache = kvc_conf_token_cache(conf);
     kvc_tokenize_result res = { r->pool, tokens };
     kvc_upstream_outcome out;
+    const char *url;
 
     if (use_cache && kvc_tokstore_get(r->server, info->key, r->pool,
                                       tokens)) {
         return KVC_REASON_COUNT;
     }
-    if (kvc_upstream_call(r->server, KVC_ROLE_TOKENIZE,
-                          apr_pstrcat(r->pool, conf->vllm_endpoint,
-                                      "/tokenize", NULL),
+    url = apr_pstrcat(r->pool, conf->vllm_endpoint, "/tokenize", NULL);
+    switch (kvc_conf_tokenize_mode(conf)) {
+    case KVC_TOKENIZE_OFF:
+        return KVC_REASON_TOKENIZE_OFF;
+    case KVC_TOKENIZE_ASYNC:
+        /* Pixiu's timing: this request goes unrouted, the next identical
+         * one finds the tokens (a full queue only delays that). */
+        if (use_cache) {
+            kvc_actions_submit_tokenize(r->server, url, body->data,
+                                        body->len,
+                                        kvc_conf_request_timeout(conf),
+                                        info->key);
+        }
+        return KVC_REASON_TOKENIZE_PENDING;
+    default:
+        break;
+    }
+    if (kvc_upstream_call(r->server, KVC_ROLE_TOKENIZE, url,
                           body->data, body->len,
                           kvc_conf_tokenize_budget(conf),
                           KVC_TOKENIZE_MAX_RESPONSE, parse_tokenize, &res,
@@ -226,11 +244,13 @@ static int kvc_route_fixups(request_rec *r)
     }
     apr_table_setn(r->subprocess_env, KVC_ENV_PROMPT_TOKENS,
                    apr_ltoa(r->pool, (long)tokens.count));
-    if ((reason = lookup(r, conf, &tokens, &matches)) != KVC_REASON_COUNT) {
+    reason = lookup(r, conf, &tokens, &matches);
+    best = reason == KVC_REASON_COUNT ? kvc_matches_best(matches) : NULL;
+    kvc_manage_request(r, conf, info.key, &tokens, best);
+    if (reason != KVC_REASON_COUNT) {
         kvc_route_fallback(r, reason);
         return DECLINED;
     }
-    best = kvc_matches_best(matches);
     apr_table_setn(r->notes, KVC_NOTE_MATCHES,
                    kvc_matches_format(matches, r->pool));
     apr_table_setn(r->notes, KVC_NOTE_ROUTE, best->instance_id);
@@ -263,7 +283,8 @@ static int kvc_route_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 }
 
 /* Upstream clients are per process: a thread borrows a handle for one
- * call, so as many handles as threads never makes one wait. */
+ * call, so a handle for every thread that calls (request threads, the
+ * action workers, the scraper) never makes one wait for another. */
 static void kvc_route_child_init(apr_pool_t *pchild, server_rec *s)
 {
     const kvc_global_conf *g = kvc_config_global();
@@ -271,13 +292,19 @@ static void kvc_route_child_init(apr_pool_t *pchild, server_rec *s)
     apr_status_t rv;
 
     ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
-    rv = kvc_http_child_init(pchild, threads > 0 ? threads : 1,
+    rv = kvc_http_child_init(pchild,
+                             (threads > 0 ? threads : 1)
+                             + KVC_ACTION_WORKERS + 1,
                              g->upstream_ca_file, g->upstream_verify);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
                      "[kvcache] cannot create upstream clients; requests "
                      "will use the fallback lbmethod");
+        return;
     }
+    /* After the clients, so that its cleanup (stopping the workers) runs
+     * before theirs. */
+    kvc_actions_child_init(pchild, s);
 }
 
 void kvc_route_register_hooks(apr_pool_t *p)

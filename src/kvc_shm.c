@@ -23,8 +23,10 @@ APLOG_USE_MODULE(kvcache);
 typedef struct {
     kvc_breaker breakers[KVC_ROLE_COUNT];
     kvc_stats stats;
+    kvc_signals signals;
     apr_size_t token_index_offset;
     apr_size_t token_sizes_offset;
+    apr_size_t hotset_offset;
 } kvc_shm_header;
 
 static apr_shm_t *shm;
@@ -77,7 +79,7 @@ static int kvc_shm_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 {
     const kvc_global_conf *g = kvc_config_global();
     apr_uint32_t token_slots = (apr_uint32_t)g->token_cache_size;
-    apr_size_t size, index_off, sizes_off;
+    apr_size_t size, index_off, sizes_off, hotset_off;
     apr_status_t rv;
     char *base;
 
@@ -90,7 +92,9 @@ static int kvc_shm_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 
     index_off = APR_ALIGN_DEFAULT(sizeof(kvc_shm_header));
     sizes_off = index_off + APR_ALIGN_DEFAULT(kvc_lru_size(token_slots));
-    size = sizes_off + APR_ALIGN_DEFAULT(token_slots * sizeof(apr_uint32_t));
+    hotset_off = sizes_off
+                 + APR_ALIGN_DEFAULT(token_slots * sizeof(apr_uint32_t));
+    size = hotset_off + APR_ALIGN_DEFAULT(kvc_hotset_size(g->hot_max_keys));
 
     rv = create_segment(size, s, pconf);
     if (rv != APR_SUCCESS) {
@@ -104,7 +108,9 @@ static int kvc_shm_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     header = (kvc_shm_header *)base;
     header->token_index_offset = index_off;
     header->token_sizes_offset = sizes_off;
+    header->hotset_offset = hotset_off;
     kvc_lru_init(base + index_off, token_slots);
+    kvc_hotset_init(base + hotset_off, g->hot_max_keys);
 
     /* Picks the mechanism from the Mutex directive, logs its own errors
      * and sets the permissions children need after dropping root. */
@@ -161,6 +167,18 @@ kvc_breaker *kvc_shm_breaker(kvc_role role)
 kvc_stats *kvc_shm_stats(void)
 {
     return header ? &header->stats : NULL;
+}
+
+kvc_hotset *kvc_shm_hotset(void)
+{
+    return header ? kvc_hotset_attach((char *)header
+                                      + header->hotset_offset)
+                  : NULL;
+}
+
+kvc_signals *kvc_shm_signals(void)
+{
+    return header ? &header->signals : NULL;
 }
 
 kvc_lru *kvc_shm_token_index(void)

@@ -15,7 +15,8 @@
  * child re-attaches the mutex in child_init.  A restart, graceful or not,
  * makes a new segment: what it holds (breaker states, counters, hot keys)
  * starts afresh, and during a graceful restart the old children finish
- * their requests on the old segment.
+ * their requests on the old segment: hot counts and rate limits are
+ * relearnt within one hot window or action interval.
  */
 #ifndef KVC_SHM_H
 #define KVC_SHM_H
@@ -23,7 +24,9 @@
 #include "httpd.h"
 
 #include "kvc_breaker.h"
+#include "kvc_hotset.h"
 #include "kvc_lru.h"
+#include "kvc_signals.h"
 #include "kvc_stats.h"
 
 #define KVC_SHM_MUTEX_TYPE "kvcache-shm"
@@ -40,6 +43,13 @@ kvc_breaker *kvc_shm_breaker(kvc_role role);
 
 /** The counters; NULL where there is no segment. */
 kvc_stats *kvc_shm_stats(void);
+
+/** The hot-key table (KVCacheHotMaxKeys keys). */
+kvc_hotset *kvc_shm_hotset(void);
+
+/** What the scraper learned of each instance, and the action rate
+ *  limits. */
+kvc_signals *kvc_shm_signals(void);
 
 /** The token cache's shared index (entry count bound) and the packed
  *  size of each slot's entry. */

@@ -16,6 +16,7 @@ static const char *const reason_names[KVC_REASON_COUNT] = {
     "not-json", "encoded-body", "body-too-large", "invalid-json",
     "not-object", "empty-prompt", "not-configured", "tokenize-timeout",
     "tokenize-error", "tokenize-breaker-open", "tokenize-pending",
+    "tokenize-off",
     "lookup-timeout", "lookup-error", "lookup-breaker-open", "lookup-empty",
     "unknown-instance", "member-unusable", "below-min-match",
     "no-usable-member", "bad-matches-note"

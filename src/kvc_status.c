@@ -70,6 +70,7 @@ static void gather_gauges(kvc_stats_gauges *g)
         g->breaker_opens[i] = b ? b->opens : 0;
     }
     g->token_cache_entries = kvc_tokstore_entries();
+    g->hot_keys = kvc_shm_hotset() ? kvc_hotset_keys(kvc_shm_hotset()) : 0;
 }
 
 static int wants_prometheus(request_rec *r)

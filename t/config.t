@@ -48,9 +48,33 @@ my @bad = (
     [ 'KVCacheRetry 3 0 2s' ],
     [ 'KVCacheUpstreamCACertificate /nonexistent/ca.pem' ],
     [ 'KVCacheUpstreamVerify sometimes' ],
+    [ 'KVCacheTokenize sometimes' ],
+    [ 'KVCacheHotWindow 0' ],
+    [ 'KVCacheHotWindow a-while' ],
+    [ 'KVCacheHotMaxRecords 0' ],
+    [ 'KVCacheHotMaxKeys lots' ],
+    [ 'KVCacheHotMaxKeys 64', '<Location "/x">', '</Location>' ],
+    [ 'KVCacheInstanceCapacity 0' ],
+    [ 'KVCacheScrapeInterval never' ],
+    [ 'KVCacheActionInterval -1s' ],
+    [ 'KVCacheActionQueueSize 0' ],
+    [ 'KVCachePinning maybe' ],
+    [ 'KVCacheCompression maybe' ],
+    [ 'KVCacheEviction maybe' ],
+    [ 'KVCacheHotThreshold 0' ],
+    [ 'KVCacheLoadThreshold 1.5' ],
+    [ 'KVCacheMemoryThreshold -0.1' ],
+    [ 'KVCachePin auto "Local CPU"' ],
+    [ 'KVCachePin auto' ],
+    [ 'KVCacheCompress vllm/a LocalCPUBackend' ],
+    [ 'KVCacheCompress auto LocalCPUBackend "zstd level 3"' ],
+    [ 'KVCacheEvict auto LocalCPUBackend' ],
+    [ 'KVCacheEvictAPI delete' ],
 );
 
 # Configurations that parse but do not hang together.
+my $endpoints = "KVCacheVLLMEndpoint http://127.0.0.1:8000\n"
+              . "KVCacheLMCacheEndpoint http://127.0.0.1:9000";
 my @inconsistent = (
     [ 'KVCacheVLLMEndpoint', "KVCacheLMCacheEndpoint http://127.0.0.1:9000\n"
       . "<Location /v1/>\nKVCacheEnable On\n</Location>" ],
@@ -58,6 +82,13 @@ my @inconsistent = (
       . "KVCacheEnable On" ],
     [ 'KVCacheFallbackLBMethod', "KVCacheFallbackLBMethod bytraffic" ],
     [ 'KVCacheTokenCacheStore', "KVCacheTokenCacheStore memcache:127.0.0.1:1" ],
+    [ 'KVCachePin', "$endpoints\nKVCacheEnable On\nKVCachePinning On" ],
+    [ 'KVCacheCompress',
+      "$endpoints\nKVCacheEnable On\nKVCacheCompression On" ],
+    [ 'KVCacheEvict', "$endpoints\nKVCacheEnable On\nKVCacheEviction On" ],
+    [ 'KVCacheHotThreshold', "$endpoints\nKVCacheEnable On\n"
+      . "KVCachePinning On\nKVCachePin auto LocalCPUBackend\n"
+      . "KVCacheHotMaxRecords 100\nKVCacheHotThreshold 200" ],
 );
 
 plan tests => 2 * @bad + 2 * @inconsistent + 5;
@@ -94,6 +125,24 @@ KVCacheTokenCacheStore shmcb
 KVCacheCircuitBreaker 5 10s 2
 KVCacheRetry 3 100ms 2s
 KVCacheUpstreamVerify On
+KVCacheTokenize sync
+KVCacheHotWindow 5m
+KVCacheHotMaxRecords 300
+KVCacheHotMaxKeys 4096
+KVCacheInstanceCapacity 256
+KVCacheScrapeInterval 5s
+KVCacheActionInterval 30s
+KVCacheActionQueueSize 64
+KVCachePinning On
+KVCacheHotThreshold 10
+KVCachePin auto LocalCPUBackend
+KVCacheCompression On
+KVCacheLoadThreshold 0.7
+KVCacheCompress auto LocalCPUBackend cachegen
+KVCacheEviction On
+KVCacheMemoryThreshold 0.85
+KVCacheEvict vllm-a LocalCPUBackend
+KVCacheEvictAPI clear
 <Proxy "balancer://llm">
     BalancerMember "http://127.0.0.1:8001" route=vllm-a
     ProxySet lbmethod=kvcache

@@ -376,6 +376,33 @@ static void test_breaker_clock_backwards(apr_pool_t *p)
                   KVC_BREAKER_ADMIT_PROBE);
 }
 
+static void test_breaker_skewed_callers(apr_pool_t *p)
+{
+    kvc_breaker b;
+    apr_time_t t = T0 + MS(10000);
+
+    /* Processes read the clock before taking the lock, so a caller may
+     * arrive with a time a little before the episode began: that is not
+     * a lost probe, and must not buy extra probes.
+     */
+    open_at(&b, T0);
+    KVC_CHECK_INT(kvc_breaker_admit(&b, &policy, t), KVC_BREAKER_ADMIT_PROBE);
+    KVC_CHECK_INT(kvc_breaker_admit(&b, &policy, t), KVC_BREAKER_ADMIT_PROBE);
+    KVC_CHECK_INT(kvc_breaker_admit(&b, &policy, t - 1), KVC_BREAKER_REJECT);
+    KVC_CHECK_INT(kvc_breaker_admit(&b, &policy, t - MS(5)),
+                  KVC_BREAKER_REJECT);
+    KVC_CHECK_INT(b.probes_admitted, 2);
+    /* The lost-probe timer now counts from the earliest time seen. */
+    KVC_CHECK_INT(kvc_breaker_admit(&b, &policy,
+                                    t - MS(5) + KVC_BREAKER_PROBE_LOST),
+                  KVC_BREAKER_ADMIT_PROBE);
+
+    /* A caller slightly behind the one that opened it is rejected. */
+    open_at(&b, T0);
+    KVC_CHECK_INT(kvc_breaker_admit(&b, &policy, T0 - 1), KVC_BREAKER_REJECT);
+    KVC_CHECK_INT(b.state, KVC_BREAKER_OPEN);
+}
+
 static void test_breaker_degenerate_policy(apr_pool_t *p)
 {
     kvc_breaker_policy pol = { 0, -5, 0 };
@@ -462,6 +489,7 @@ const kvc_test_case kvc_breaker_tests[] = {
     KVC_TEST(test_breaker_lost_probes),
     KVC_TEST(test_breaker_lost_probes_long_recovery),
     KVC_TEST(test_breaker_clock_backwards),
+    KVC_TEST(test_breaker_skewed_callers),
     KVC_TEST(test_breaker_degenerate_policy),
     KVC_TEST(test_breaker_damaged_state),
     KVC_TEST(test_breaker_full_cycle),

@@ -48,6 +48,7 @@ sub new {
         httpd => $vars->{httpd},
     }, $class;
     make_path($self->{dir});
+    unlink map { "$self->{dir}/$_" } qw(error_log access_log);
     my $emu = "http://127.0.0.1";
     my $lmcache = $args{lmcache} // "$emu:$vars->{emu_ctl_port}";
     my $conf = base_conf($self->{dir}, $self->{port}, <<"CONF" . ($args{conf} // ''));
@@ -106,6 +107,20 @@ sub stop {
     system("$self->{httpd} -f $self->{conf} -k stop >/dev/null 2>&1");
     my $deadline = time + 10;
     sleep 0.05 while $pid && kill(0, $pid) && time < $deadline;
+}
+
+# A graceful restart; 1 once the new generation answers.
+sub graceful {
+    my $self = shift;
+    system("$self->{httpd} -f $self->{conf} -k graceful >/dev/null 2>&1");
+    return 0 if $?;
+    my $deadline = time + 10;
+    while (time < $deadline) {
+        return 1 if $self->get('/kvcache-status')->code == 200
+                    || IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{port}");
+        sleep 0.1;
+    }
+    return 0;
 }
 
 sub DESTROY { $_[0]->stop }
