@@ -33,6 +33,8 @@ extern const kvc_test_case kvc_extract_tests[];
 extern const kvc_test_case kvc_wire_tests[];
 extern const kvc_test_case kvc_score_tests[];
 extern const kvc_test_case kvc_stats_tests[];
+extern const kvc_test_case kvc_hotset_tests[];
+extern const kvc_test_case kvc_signals_tests[];
 extern const kvc_test_case kvc_breaker_tests[];
 extern const kvc_test_case kvc_backoff_tests[];
 extern const kvc_test_case kvc_lru_tests[];

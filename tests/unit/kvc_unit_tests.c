@@ -55,6 +55,8 @@ static const kvc_test_case *const kvc_suites[] = {
     kvc_wire_tests,
     kvc_score_tests,
     kvc_stats_tests,
+    kvc_hotset_tests,
+    kvc_signals_tests,
     kvc_breaker_tests,
     kvc_backoff_tests,
     kvc_lru_tests,
