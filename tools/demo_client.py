@@ -1,12 +1,12 @@
 #!/usr/bin/python3
 """Demo client: plays multi-turn conversations through httpd + mod_kvcache.
 
-Each user shares one system prompt, has a private context and asks a new
-question every round with the whole history, as chat clients do.  Prints
-each request's routing decision, then replays the same conversations through
-a round-robin balancer (after emptying every emulated cache) and compares
-the cached prompt tokens the instances actually found, and the simulated
-time to first token.  Standard library only.
+Users talk at the same time; each shares one system prompt, has a private
+context and asks a new question every round with the whole history, as chat
+clients do.  Prints each request's routing decision, then replays the same
+conversations through a round-robin balancer (after emptying every emulated
+cache) and compares the cached prompt tokens the instances actually found,
+and the simulated time to first token.  Standard library only.
 """
 
 import argparse
@@ -14,6 +14,7 @@ import http.client
 import json
 import random
 import sys
+import threading
 import urllib.parse
 
 
@@ -22,19 +23,22 @@ def words(rng, n, tag):
 
 
 def conversations(users, rounds, seed):
-    """Yields (user, round, messages) in arrival order: round by round."""
+    """One list of chat turns per user: a shared system prompt, a private
+    context, then each round's question with the whole history so far."""
     rng = random.Random(seed)
     system = {"role": "system", "content": words(rng, 600, "sys")}
-    histories = [[system, {"role": "user",
-                           "content": words(rng, 300, f"ctx{u}-")}]
-                 for u in range(users)]
-    for rnd in range(rounds):
-        for user in range(users):
-            history = histories[user]
+    result = []
+    for u in range(users):
+        history = [system, {"role": "user",
+                            "content": words(rng, 300, f"ctx{u}-")}]
+        turns = []
+        for _ in range(rounds):
             history.append({"role": "user", "content": words(rng, 30, "q")})
-            yield user, rnd, list(history)
+            turns.append(list(history))
             history.append({"role": "assistant",
                             "content": words(rng, 80, "a")})
+        result.append(turns)
+    return result
 
 
 class Client:
@@ -60,30 +64,46 @@ def control(url, path, body):
 
 
 def play(args, path, verbose):
-    """Sends every conversation turn; returns per-request results."""
-    client = Client(args.url)
+    """Every user talks at the same time, each turn after the previous
+    answer, as chat users do: the instances' queues (and so httpd's busy
+    counts) are real.  Returns per-request results."""
     results = []
-    for user, rnd, messages in conversations(args.users, args.rounds,
-                                             args.seed):
-        status, headers, payload = client.post(
-            path, {"model": "demo", "messages": messages, "max_tokens": 16})
-        kvemu = json.loads(payload).get("kvemu", {}) if status == 200 else {}
-        row = {
-            "status": status,
-            "served_by": headers.get("X-Kvemu-Served-By", "?"),
-            "decision": headers.get("X-KVCache-Decision", "-"),
-            "matched": int(headers.get("X-KVCache-Matched") or 0),
-            "prompt": kvemu.get("prompt_tokens", 0),
-            "cached": kvemu.get("cached_tokens", 0),
-            "ttft": kvemu.get("simulated_ttft_ms", 0.0),
-        }
-        results.append(row)
-        if verbose:
-            print(f"  user {user + 1} round {rnd + 1}: {row['served_by']:7} "
-                  f"{row['decision']:28} predicted {row['matched']:5} / "
-                  f"{row['prompt']:5} tokens, instance found "
-                  f"{row['cached']:5} cached, TTFT {row['ttft']:6.1f} ms",
-                  flush=True)
+    lock = threading.Lock()
+
+    def user_session(user, turns):
+        client = Client(args.url)
+        for rnd, messages in enumerate(turns):
+            status, headers, payload = client.post(
+                path, {"model": "demo", "messages": messages,
+                       "max_tokens": 16})
+            kvemu = (json.loads(payload).get("kvemu", {})
+                     if status == 200 else {})
+            row = {
+                "status": status,
+                "served_by": headers.get("X-Kvemu-Served-By", "?"),
+                "decision": headers.get("X-KVCache-Decision", "-"),
+                "matched": int(headers.get("X-KVCache-Matched") or 0),
+                "prompt": kvemu.get("prompt_tokens", 0),
+                "cached": kvemu.get("cached_tokens", 0),
+                "ttft": kvemu.get("simulated_ttft_ms", 0.0),
+            }
+            with lock:
+                results.append(row)
+                if verbose:
+                    print(f"  user {user + 1} round {rnd + 1}: "
+                          f"{row['served_by']:7} {row['decision']:26} "
+                          f"predicted {row['matched']:5} / {row['prompt']:5}"
+                          f" tokens, instance found {row['cached']:5} "
+                          f"cached, TTFT {row['ttft']:6.1f} ms", flush=True)
+
+    threads = [threading.Thread(target=user_session, args=(u, turns))
+               for u, turns in enumerate(conversations(args.users,
+                                                       args.rounds,
+                                                       args.seed))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     return results
 
 
@@ -108,18 +128,21 @@ def main():
     parser.add_argument("--url", required=True, help="httpd base URL")
     parser.add_argument("--control", required=True,
                         help="emulator controller base URL")
-    parser.add_argument("--users", type=int, default=4)
+    parser.add_argument("--users", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
     control(args.control, "/_emu/reset", {})
-    print(f"== {args.users} users x {args.rounds} rounds through "
+    # Engines take real (simulated) time, so concurrent users queue.
+    control(args.control, "/_emu/config", {"time_scale": 1.0})
+    print(f"== {args.users} concurrent users x {args.rounds} rounds through "
           "lbmethod=kvcache (shared 600-word system prompt, growing history)",
           flush=True)
     kv = summary(play(args, "/v1/chat/completions", verbose=True))
 
     control(args.control, "/_emu/reset", {})
+    control(args.control, "/_emu/config", {"time_scale": 1.0})
     print("== the same conversations through lbmethod=byrequests "
           "(round-robin), caches emptied first", flush=True)
     rr = summary(play(args, "/rr/v1/chat/completions", verbose=False))
