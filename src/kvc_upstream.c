@@ -16,8 +16,11 @@ APLOG_USE_MODULE(kvcache);
 /* A retry is only worth making if this much budget is left for it. */
 #define KVC_MIN_ATTEMPT apr_time_from_msec(2)
 
-/* An open breaker must cost the request nothing: the lock-free check
- * turns it away before the global lock is even taken. */
+/* The global lock stays off the request path while all is well: a closed
+ * breaker admits on a plain read, and an open one turns calls away on a
+ * plain read too, so it costs the request nothing.  Only transitions
+ * (half-open probes) take the lock.  A stale read admits or refuses one
+ * call too many, which the next record corrects. */
 static kvc_breaker_admission admit(kvc_role role,
                                    const kvc_breaker_policy *policy)
 {
@@ -25,7 +28,8 @@ static kvc_breaker_admission admit(kvc_role role,
     kvc_breaker_admission admission;
     apr_time_t now = apr_time_now();
 
-    if (!b || !kvc_shm_ready()) {
+    if (!b || !kvc_shm_ready()
+        || ((volatile kvc_breaker *)b)->state == KVC_BREAKER_CLOSED) {
         return KVC_BREAKER_ADMIT;
     }
     if (kvc_breaker_fast_reject(b, policy, now)) {
@@ -42,14 +46,19 @@ static kvc_breaker_admission admit(kvc_role role,
 static void record(server_rec *s, kvc_role role,
                    const kvc_breaker_policy *policy, int probe, int success)
 {
-    kvc_breaker *b = kvc_shm_breaker(role);
+    volatile kvc_breaker *b = kvc_shm_breaker(role);
     kvc_breaker_state before, after;
 
-    if (!b || !kvc_shm_ready() || kvc_shm_lock() != APR_SUCCESS) {
+    /* A success with nothing to forget changes nothing: no lock. */
+    if (!b || !kvc_shm_ready()
+        || (success && !probe && b->state == KVC_BREAKER_CLOSED
+            && b->consecutive_failures == 0)
+        || kvc_shm_lock() != APR_SUCCESS) {
         return;
     }
     before = (kvc_breaker_state)b->state;
-    after = kvc_breaker_record(b, policy, probe, success, apr_time_now());
+    after = kvc_breaker_record((kvc_breaker *)b, policy, probe, success,
+                               apr_time_now());
     kvc_shm_unlock();
     if (after == before) {
         return;
