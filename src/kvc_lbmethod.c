@@ -188,7 +188,7 @@ static proxy_worker *delegate(proxy_balancer *balancer, request_rec *r,
     proxy_worker *worker = fallback->finder(balancer, r);
 
     if (reason != KVC_REASON_COUNT) {
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+        ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
                       "[kvcache] %s: no preferred member (%s), %s chose %s",
                       balancer->s->name, kvc_reason_name(reason),
                       fallback->name, worker ? worker->s->name : "none");
@@ -234,7 +234,7 @@ static proxy_worker *find_best_kvcache(proxy_balancer *balancer,
     if (!worker) {
         return delegate(balancer, r, matches, KVC_REASON_NO_USABLE_MEMBER);
     }
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+    ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
                   "[kvcache] %s: routed to %s (route %s, matched %ld of %ld "
                   "tokens, busy %" APR_SIZE_T_FMT ", mean busy %.2f, "
                   "score %.3f)", balancer->s->name, worker->s->name,

@@ -237,6 +237,8 @@ static int kvc_route_fixups(request_rec *r)
                                   kvc_extract_status_reason(extracted)));
         return DECLINED;
     }
+    apr_table_setn(r->notes, KVC_NOTE_PROMPT_HASH,
+                   kvc_key_hex(info.key, KVC_KEY_LOG_CHARS, r->pool));
     if ((reason = get_tokens(r, conf, &info, &body, &tokens))
         != KVC_REASON_COUNT) {
         kvc_route_fallback(r, reason);
@@ -254,12 +256,11 @@ static int kvc_route_fixups(request_rec *r)
     apr_table_setn(r->notes, KVC_NOTE_MATCHES,
                    kvc_matches_format(matches, r->pool));
     apr_table_setn(r->notes, KVC_NOTE_ROUTE, best->instance_id);
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+    ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
                   "[kvcache] prompt %s (model %s): %" APR_SIZE_T_FMT
-                  " tokens, best %s with %ld, matches %s",
-                  kvc_key_hex(info.key, KVC_KEY_LOG_CHARS, r->pool),
-                  info.model, tokens.count, best->instance_id, best->matched,
-                  apr_table_get(r->notes, KVC_NOTE_MATCHES));
+                  " tokens, matches %s",
+                  apr_table_get(r->notes, KVC_NOTE_PROMPT_HASH), info.model,
+                  tokens.count, apr_table_get(r->notes, KVC_NOTE_MATCHES));
     return DECLINED;
 }
 

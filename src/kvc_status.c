@@ -20,14 +20,15 @@
 
 APLOG_USE_MODULE(kvcache);
 
-/* Counts the request once it is over: by then KVCACHE_DECISION holds the
- * final word (the lbmethod may have overruled the fixups, or a failover
- * may have re-chosen). */
+/* Counts and logs the request once it is over: by then KVCACHE_DECISION
+ * holds the final word (the lbmethod may have overruled the fixups, or a
+ * failover may have re-chosen).  One debug line per decision, with the
+ * prompt's hash, never its text. */
 static int kvc_status_log(request_rec *r)
 {
     const char *decision = apr_table_get(r->subprocess_env,
                                          KVC_ENV_DECISION);
-    const char *prompt, *matched, *note;
+    const char *prompt, *matched, *route, *note, *hash;
     kvc_stats *st = kvc_shm_stats();
     apr_array_header_t *matches;
     const kvc_match *best;
@@ -49,9 +50,16 @@ static int kvc_status_log(request_rec *r)
     }
     prompt = apr_table_get(r->subprocess_env, KVC_ENV_PROMPT_TOKENS);
     matched = apr_table_get(r->subprocess_env, KVC_ENV_MATCHED);
+    route = apr_table_get(r->subprocess_env, KVC_ENV_ROUTE);
+    hash = apr_table_get(r->notes, KVC_NOTE_PROMPT_HASH);
     kvc_stats_request(st, reason, prompt ? atol(prompt) : 0,
-                      matched ? atol(matched) : 0, best_matched,
-                      apr_table_get(r->subprocess_env, KVC_ENV_ROUTE));
+                      matched ? atol(matched) : 0, best_matched, route);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  "[kvcache] prompt %s: %s, member %s, matched %s of %s "
+                  "tokens (best available %ld)",
+                  hash ? hash : "-", decision, route ? route : "-",
+                  matched ? matched : "0", prompt ? prompt : "0",
+                  best_matched);
     return DECLINED;
 }
 
