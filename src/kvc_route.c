@@ -219,6 +219,11 @@ static int kvc_route_fixups(request_rec *r)
         kvc_route_fallback(r, reason);
         return DECLINED;
     }
+    if (kvc_upstream_refused(KVC_ROLE_LOOKUP)) {
+        /* Nothing could be routed: do not even read the body. */
+        kvc_route_fallback(r, KVC_REASON_LOOKUP_BREAKER_OPEN);
+        return DECLINED;
+    }
     rv = kvc_body_buffer(r, kvc_conf_max_body_size(conf), &body);
     if (rv != APR_SUCCESS) {
         /* The client's body broke off (timeout, bad chunking): there is

@@ -43,6 +43,14 @@ static kvc_breaker_admission admit(kvc_role role,
     return admission;
 }
 
+int kvc_upstream_refused(kvc_role role)
+{
+    kvc_breaker *b = kvc_shm_breaker(role);
+
+    return b && kvc_breaker_fast_reject(b, &kvc_config_global()->breaker,
+                                        apr_time_now());
+}
+
 static void record(server_rec *s, kvc_role role,
                    const kvc_breaker_policy *policy, int probe, int success)
 {

@@ -33,6 +33,12 @@ typedef struct {
 } kvc_upstream_outcome;
 
 /**
+ * Whether the role's breaker would refuse a call now (a lock-free read):
+ * lets the request path skip work whose result it could not use.
+ */
+int kvc_upstream_refused(kvc_role role);
+
+/**
  * Turns a 2xx body into the caller's result.
  * @return 0 when the body is usable (an empty answer is usable), else
  *         non-zero: the upstream is answering garbage, a breaker failure
