@@ -5,14 +5,13 @@
 
 #include <string.h>
 
-#include <json.h>
 #include <openssl/evp.h>
 
 #include "apr_strings.h"
 #include "apr_tables.h"
 
 #include "kvc_extract.h"
-#include "kvc_wire.h"
+#include "kvc_json.h"
 
 /* Fields that change the tokens vLLM produces for a body, in the fixed
  * order they enter the key.
@@ -25,8 +24,14 @@
  * request the other's tokens and route it on a prefix it does not have.
  * Sampling options (stream, max_tokens, temperature, ...) never reach the
  * tokenizer and are left out so they still share an entry.
+ *
+ * Each field enters the key as the raw bytes of its value in the body,
+ * not re-serialized: identical requests (what a retrying or replaying
+ * client sends) still share an entry, and a client that reformats its
+ * JSON only misses the cache, which costs one /tokenize call, never a
+ * wrong route.  Serializing would cost a copy of the whole prompt.
  */
-static const char *const kvc_key_fields[] = {
+static const char *const kvc_members[] = {
     "prompt",
     "messages",
     "tools",
@@ -36,16 +41,10 @@ static const char *const kvc_key_fields[] = {
     "add_generation_prompt",
     "continue_final_message",
     "add_special_tokens",
-    "mm_processor_kwargs"
+    "mm_processor_kwargs",
+    /* not a key field: hashed on its own, decoded */
+    "model"
 };
-
-#define KVC_SERIALIZE_FLAGS (JSON_C_TO_STRING_PLAIN \
-                             | JSON_C_TO_STRING_NOSLASHESCAPE)
-
-typedef struct {
-    const char *text;
-    apr_size_t len;
-} kvc_piece;
 
 /* Whitespace as Go's unicode.IsSpace sees it, which is what Pixiu trims
  * with: a prompt of U+00A0 or U+3000 is as empty as one of spaces.
@@ -96,124 +95,299 @@ static int kvc_blank(const char *text, apr_size_t len)
     return 1;
 }
 
-static void kvc_add_piece(apr_array_header_t *pieces, json_object *s,
-                          int *has_text)
-{
-    kvc_piece *pc = apr_array_push(pieces);
+#define KVC_NMEMBERS (sizeof(kvc_members) / sizeof(*kvc_members))
+#define KVC_NFIELDS (KVC_NMEMBERS - 1)
+#define KVC_PROMPT 0
+#define KVC_MESSAGES 1
+#define KVC_MODEL KVC_NFIELDS
 
-    pc->text = json_object_get_string(s);
-    pc->len = (apr_size_t)json_object_get_string_len(s);
-    if (!*has_text && !kvc_blank(pc->text, pc->len)) {
-        *has_text = 1;
-    }
-}
-
-/* "prompt": a string, or an array whose string elements count (token-id
- * arrays therefore yield nothing).
+/* What one pass over the body leaves for the decisions after it: every
+ * member is a "last one wins" slot, as in json-c and Python's json.
  */
-static int kvc_prompt_pieces(json_object *root, apr_array_header_t *pieces)
+typedef struct {
+    apr_pool_t *pool;
+    /* kvc_json_str pieces of the last "prompt" and "messages" */
+    apr_array_header_t *pieces[2];
+    /* the last "model", if it was a string */
+    kvc_json_str model;
+    int has_model;
+    /* raw JSON of the last member of each key field, NULL if absent */
+    const char *field[KVC_NFIELDS];
+    apr_size_t field_len[KVC_NFIELDS];
+} kvc_body_scan;
+
+/* Index of a top-level member in kvc_members, -1 if it does not count. */
+static int kvc_member_index(const kvc_json_str *name)
 {
-    json_object *prompt;
-    int has_text = 0;
+    apr_size_t i;
 
-    if (!json_object_object_get_ex(root, "prompt", &prompt)) {
-        return 0;
-    }
-    if (json_object_is_type(prompt, json_type_string)) {
-        kvc_add_piece(pieces, prompt, &has_text);
-    }
-    else if (json_object_is_type(prompt, json_type_array)) {
-        size_t i, n = json_object_array_length(prompt);
-
-        for (i = 0; i < n; i++) {
-            json_object *el = json_object_array_get_idx(prompt, i);
-
-            if (json_object_is_type(el, json_type_string)) {
-                kvc_add_piece(pieces, el, &has_text);
-            }
+    for (i = 0; i < KVC_NMEMBERS; i++) {
+        if (kvc_json_str_is(name, kvc_members[i])) {
+            return (int)i;
         }
     }
-    return has_text;
+    return -1;
 }
 
-/* "messages": string contents, and the text parts of multimodal contents.
- * Tool-call messages (null content) and non-objects contribute nothing.
- */
-static int kvc_message_pieces(json_object *root,
-                              apr_array_header_t *pieces)
+/* Consumes the string at s->p as a piece of prompt text. */
+static int kvc_piece(kvc_json_scan *s, apr_array_header_t *pieces)
 {
-    json_object *messages;
-    size_t i, n;
-    int has_text = 0;
+    return kvc_json_string(s, apr_array_push(pieces));
+}
 
-    if (!json_object_object_get_ex(root, "messages", &messages)
-        || !json_object_is_type(messages, json_type_array)) {
-        return 0;
+/* "prompt" (level 2): a string, or an array whose string elements count
+ * (token-id arrays therefore yield nothing).
+ */
+static int kvc_scan_prompt(kvc_json_scan *s, apr_array_header_t *pieces)
+{
+    kvc_json_step step;
+    apr_size_t count = 0;
+
+    if (*s->p == '"') {
+        return kvc_piece(s, pieces);
     }
-    n = json_object_array_length(messages);
-    for (i = 0; i < n; i++) {
-        json_object *msg = json_object_array_get_idx(messages, i);
-        json_object *content;
+    if (*s->p != '[') {
+        return kvc_json_skip_value(s, 1);
+    }
+    s->p++;
+    while ((step = kvc_json_element(s, &count)) == KVC_JSON_ITEM) {
+        if (*s->p == '"' ? !kvc_piece(s, pieces)
+                         : !kvc_json_skip_value(s, 2)) {
+            return 0;
+        }
+    }
+    return step == KVC_JSON_END;
+}
 
-        if (!json_object_is_type(msg, json_type_object)
-            || !json_object_object_get_ex(msg, "content", &content)) {
+/* A multimodal content part (level 5): its "text" counts when its "type"
+ * is the string "text".
+ */
+static int kvc_scan_part(kvc_json_scan *s, apr_array_header_t *pieces)
+{
+    kvc_json_step step;
+    kvc_json_str name, value, text = { NULL, 0, 0 };
+    apr_size_t count = 0;
+    int type_is_text = 0, has_text = 0;
+
+    s->p++;
+    while ((step = kvc_json_member(s, &count, &name)) == KVC_JSON_ITEM) {
+        int is_type = kvc_json_str_is(&name, "type");
+        int is_text = !is_type && kvc_json_str_is(&name, "text");
+
+        if ((is_type || is_text) && *s->p == '"') {
+            if (!kvc_json_string(s, &value)) {
+                return 0;
+            }
+            if (is_type) {
+                type_is_text = kvc_json_str_is(&value, "text");
+            }
+            else {
+                text = value;
+                has_text = 1;
+            }
             continue;
         }
-        if (json_object_is_type(content, json_type_string)) {
-            kvc_add_piece(pieces, content, &has_text);
+        /* A later non-string "type" or "text" replaces an earlier one. */
+        if (is_type) {
+            type_is_text = 0;
         }
-        else if (json_object_is_type(content, json_type_array)) {
-            size_t j, m = json_object_array_length(content);
-
-            for (j = 0; j < m; j++) {
-                json_object *part = json_object_array_get_idx(content, j);
-                json_object *type, *text;
-
-                if (json_object_is_type(part, json_type_object)
-                    && json_object_object_get_ex(part, "type", &type)
-                    && json_object_is_type(type, json_type_string)
-                    && strcmp(json_object_get_string(type), "text") == 0
-                    && json_object_object_get_ex(part, "text", &text)
-                    && json_object_is_type(text, json_type_string)) {
-                    kvc_add_piece(pieces, text, &has_text);
-                }
-            }
+        else if (is_text) {
+            has_text = 0;
+        }
+        if (!kvc_json_skip_value(s, 5)) {
+            return 0;
         }
     }
-    return has_text;
+    if (step != KVC_JSON_END) {
+        return 0;
+    }
+    if (type_is_text && has_text) {
+        *(kvc_json_str *)apr_array_push(pieces) = text;
+    }
+    return 1;
 }
 
-static const char *kvc_join(const apr_array_header_t *pieces, apr_pool_t *p,
-                            apr_size_t *len)
+/* One message (level 3): its "content" string, or the text parts of its
+ * content array (level 4).  Tool-call messages (null content) and
+ * anything else contribute nothing.
+ */
+static int kvc_scan_message(kvc_json_scan *s, apr_array_header_t *pieces)
+{
+    const int first = pieces->nelts;
+    kvc_json_step step;
+    kvc_json_str name;
+    apr_size_t count = 0;
+
+    s->p++;
+    while ((step = kvc_json_member(s, &count, &name)) == KVC_JSON_ITEM) {
+        apr_size_t parts = 0;
+
+        if (!kvc_json_str_is(&name, "content")) {
+            if (!kvc_json_skip_value(s, 3)) {
+                return 0;
+            }
+            continue;
+        }
+        /* A repeated "content": only the last one counts. */
+        pieces->nelts = first;
+        if (*s->p == '"') {
+            if (!kvc_piece(s, pieces)) {
+                return 0;
+            }
+            continue;
+        }
+        if (*s->p != '[') {
+            if (!kvc_json_skip_value(s, 3)) {
+                return 0;
+            }
+            continue;
+        }
+        s->p++;
+        while ((step = kvc_json_element(s, &parts)) == KVC_JSON_ITEM) {
+            if (*s->p == '{' ? !kvc_scan_part(s, pieces)
+                             : !kvc_json_skip_value(s, 4)) {
+                return 0;
+            }
+        }
+        if (step != KVC_JSON_END) {
+            return 0;
+        }
+    }
+    return step == KVC_JSON_END;
+}
+
+/* "messages" (level 2): an array of messages. */
+static int kvc_scan_messages(kvc_json_scan *s, apr_array_header_t *pieces)
+{
+    kvc_json_step step;
+    apr_size_t count = 0;
+
+    if (*s->p != '[') {
+        return kvc_json_skip_value(s, 1);
+    }
+    s->p++;
+    while ((step = kvc_json_element(s, &count)) == KVC_JSON_ITEM) {
+        if (*s->p == '{' ? !kvc_scan_message(s, pieces)
+                         : !kvc_json_skip_value(s, 2)) {
+            return 0;
+        }
+    }
+    return step == KVC_JSON_END;
+}
+
+/* The one pass: validates the whole body and records what the request
+ * needs.  Returns KVC_EXTRACT_OK when the body is a valid JSON object.
+ */
+static kvc_extract_status kvc_scan_body(const char *body, apr_size_t len,
+                                        kvc_body_scan *b)
+{
+    kvc_json_scan s;
+    kvc_json_step step;
+    kvc_json_str name;
+    apr_size_t count = 0;
+
+    if (body == NULL) {
+        return KVC_EXTRACT_INVALID_JSON;
+    }
+    s.p = body;
+    s.end = body + len;
+    kvc_json_skip_ws(&s);
+    if (s.p >= s.end) {
+        return KVC_EXTRACT_INVALID_JSON;
+    }
+    if (*s.p != '{') {
+        return kvc_json_valid(body, len) ? KVC_EXTRACT_NOT_OBJECT
+                                         : KVC_EXTRACT_INVALID_JSON;
+    }
+    s.p++;
+    while ((step = kvc_json_member(&s, &count, &name)) == KVC_JSON_ITEM) {
+        const char *value = s.p;
+        int i = kvc_member_index(&name);
+        int ok;
+
+        switch (i) {
+        case -1:
+            ok = kvc_json_skip_value(&s, 1);
+            break;
+        case KVC_MODEL:
+            b->has_model = (*s.p == '"');
+            ok = b->has_model ? kvc_json_string(&s, &b->model)
+                              : kvc_json_skip_value(&s, 1);
+            break;
+        case KVC_PROMPT:
+        case KVC_MESSAGES:
+            if (b->pieces[i] == NULL) {
+                b->pieces[i] = apr_array_make(b->pool, 4,
+                                              sizeof(kvc_json_str));
+            }
+            apr_array_clear(b->pieces[i]);
+            ok = (i == KVC_PROMPT) ? kvc_scan_prompt(&s, b->pieces[i])
+                                   : kvc_scan_messages(&s, b->pieces[i]);
+            break;
+        default:
+            ok = kvc_json_skip_value(&s, 1);
+            break;
+        }
+        if (!ok) {
+            return KVC_EXTRACT_INVALID_JSON;
+        }
+        if (i >= 0 && i < (int)KVC_NFIELDS) {
+            b->field[i] = value;
+            b->field_len[i] = (apr_size_t)(s.p - value);
+        }
+    }
+    if (step != KVC_JSON_END) {
+        return KVC_EXTRACT_INVALID_JSON;
+    }
+    kvc_json_skip_ws(&s);
+    return s.p == s.end ? KVC_EXTRACT_OK : KVC_EXTRACT_INVALID_JSON;
+}
+
+/* Decodes the pieces into one "\n"-joined, NUL-terminated text; 0 if
+ * there is none or it is blank.  Decoding never grows a string, so the
+ * raw lengths bound the buffer.
+ */
+static int kvc_join(const apr_array_header_t *pieces, apr_pool_t *p,
+                    const char **text, apr_size_t *len)
 {
     apr_size_t total = 0;
+    int i, has_text = 0;
     char *buf, *o;
-    int i;
 
-    for (i = 0; i < pieces->nelts; i++) {
-        total += APR_ARRAY_IDX(pieces, i, kvc_piece).len + (i > 0);
+    if (pieces == NULL || pieces->nelts == 0) {
+        return 0;
     }
-    buf = o = apr_palloc(p, total + 1);
     for (i = 0; i < pieces->nelts; i++) {
-        const kvc_piece *pc = &APR_ARRAY_IDX(pieces, i, kvc_piece);
+        total += APR_ARRAY_IDX(pieces, i, kvc_json_str).len + 1;
+    }
+    buf = o = apr_palloc(p, total);
+    for (i = 0; i < pieces->nelts; i++) {
+        apr_size_t n;
 
         if (i > 0) {
             *o++ = '\n';
         }
-        memcpy(o, pc->text, pc->len);
-        o += pc->len;
+        n = kvc_json_decode(&APR_ARRAY_IDX(pieces, i, kvc_json_str), o);
+        if (!has_text && !kvc_blank(o, n)) {
+            has_text = 1;
+        }
+        o += n;
+    }
+    if (!has_text) {
+        return 0;
     }
     *o = '\0';
-    *len = total;
-    return buf;
+    *text = buf;
+    *len = (apr_size_t)(o - buf);
+    return 1;
 }
 
-/* The model never contains NUL (it was cut at the first one), serialized
- * JSON never does either (json-c escapes it), and field names are fixed,
- * so the NUL separators keep the encoding unambiguous: no crafted model
- * string can reproduce another body's key.
+/* The model never contains NUL (it was cut at the first one), and raw
+ * JSON never does either (a NUL byte is invalid anywhere in JSON text),
+ * and field names are fixed, so the NUL separators keep the encoding
+ * unambiguous: no crafted model string can reproduce another body's key.
  */
-static int kvc_compute_key(json_object *root, const char *model,
+static int kvc_compute_key(const kvc_body_scan *b, const char *model,
                            unsigned char key[KVC_KEY_LEN])
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -226,22 +400,15 @@ static int kvc_compute_key(json_object *root, const char *model,
     }
     ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)
          && EVP_DigestUpdate(ctx, model, strlen(model) + 1);
-    for (i = 0; ok && i < sizeof(kvc_key_fields) / sizeof(*kvc_key_fields);
-         i++) {
-        const char *name = kvc_key_fields[i];
-        json_object *v;
-        const char *json;
-        size_t json_len = 0;
+    for (i = 0; ok && i < KVC_NFIELDS; i++) {
+        const char *name = kvc_members[i];
 
         /* A member that is present but null still hashes, as "null". */
-        if (!json_object_object_get_ex(root, name, &v)) {
+        if (b->field[i] == NULL) {
             continue;
         }
-        json = json_object_to_json_string_length(v, KVC_SERIALIZE_FLAGS,
-                                                  &json_len);
-        ok = json != NULL
-             && EVP_DigestUpdate(ctx, name, strlen(name) + 1)
-             && EVP_DigestUpdate(ctx, json, json_len)
+        ok = EVP_DigestUpdate(ctx, name, strlen(name) + 1)
+             && EVP_DigestUpdate(ctx, b->field[i], b->field_len[i])
              && EVP_DigestUpdate(ctx, "", 1);
     }
     ok = ok && EVP_DigestFinal_ex(ctx, key, &outlen) && outlen == KVC_KEY_LEN;
@@ -253,52 +420,40 @@ kvc_extract_status kvc_extract(const char *body, apr_size_t len,
                                const char *default_model, apr_pool_t *p,
                                kvc_request_info *out)
 {
-    json_object *root, *model;
-    apr_array_header_t *pieces;
-    apr_status_t rv;
+    kvc_body_scan b;
+    kvc_extract_status st;
 
     memset(out, 0, sizeof(*out));
     out->model = (default_model != NULL) ? default_model : "";
     out->prompt = "";
 
-    rv = kvc_json_parse(body, len, &root);
-    if (rv == APR_ENOMEM) {
-        return KVC_EXTRACT_INTERNAL;
-    }
-    if (rv != APR_SUCCESS) {
-        return KVC_EXTRACT_INVALID_JSON;
-    }
-    if (!json_object_is_type(root, json_type_object)) {
-        json_object_put(root);
-        return KVC_EXTRACT_NOT_OBJECT;
+    memset(&b, 0, sizeof(b));
+    b.pool = p;
+    st = kvc_scan_body(body, len, &b);
+    if (st != KVC_EXTRACT_OK) {
+        return st;
     }
 
-    if (json_object_object_get_ex(root, "model", &model)
-        && json_object_is_type(model, json_type_string)) {
-        const char *m = apr_pstrdup(p, json_object_get_string(model));
+    if (b.has_model) {
+        char *m = apr_palloc(p, b.model.len + 1);
 
+        /* Cut at an embedded NUL: from here on the model is a C string. */
+        m[kvc_json_decode(&b.model, m)] = '\0';
         if (*m != '\0') {
             out->model = m;
         }
     }
 
-    /* Pieces point into the json-c tree until they are joined into p. */
-    pieces = apr_array_make(p, 8, sizeof(kvc_piece));
-    if (!kvc_prompt_pieces(root, pieces)) {
-        /* Whitespace-only prompt: unlike Pixiu (defect #19), fall back. */
-        apr_array_clear(pieces);
-        if (!kvc_message_pieces(root, pieces)) {
-            json_object_put(root);
-            return KVC_EXTRACT_EMPTY_PROMPT;
-        }
+    /* Whitespace-only prompt: unlike Pixiu (defect #19), fall back. */
+    if (!kvc_join(b.pieces[KVC_PROMPT], p, &out->prompt, &out->prompt_len)
+        && !kvc_join(b.pieces[KVC_MESSAGES], p, &out->prompt,
+                     &out->prompt_len)) {
+        return KVC_EXTRACT_EMPTY_PROMPT;
     }
-    out->prompt = kvc_join(pieces, p, &out->prompt_len);
 
-    if (!kvc_compute_key(root, out->model, out->key)) {
-        json_object_put(root);
+    if (!kvc_compute_key(&b, out->model, out->key)) {
         return KVC_EXTRACT_INTERNAL;
     }
-    json_object_put(root);
     return KVC_EXTRACT_OK;
 }
 

@@ -31,7 +31,8 @@ typedef struct {
     /** body "model" if a non-empty string (cut at an embedded NUL), else
      *  the default model; never NULL, "" allowed */
     const char *model;
-    /** joined prompt text; never log it, only emptiness and length
+    /** joined prompt text, NUL-terminated (it may hold NULs of its own:
+     *  prompt_len counts them); never log it, only emptiness and length
      *  matter */
     const char *prompt;
     apr_size_t prompt_len;
@@ -41,20 +42,28 @@ typedef struct {
 
 /**
  * Extract model, prompt and token-cache key from a /v1/completions or
- * /v1/chat/completions body.
+ * /v1/chat/completions body, in one pass over its bytes (no JSON tree).
+ * The body must be valid JSON as kvc_json.h defines it: strict RFC 8259,
+ * well-formed UTF-8, at most KVC_JSON_MAX_DEPTH (64) levels.  A member that
+ * occurs more than once counts with its last value, as in json-c and
+ * Python's json; member names are compared after decoding escapes and
+ * in full (an escaped NUL does not end them).
  *
  * Prompt: "prompt" if a string, or the string elements of a "prompt"
  * array joined with "\n".  If that is empty or only (Unicode) whitespace,
  * the "messages" fall back: each object's "content" string, or the "text"
  * of its content parts of type "text", all joined with "\n".
  *
- * Key: SHA-256 over the model and the serialized fields that change how
+ * Key: SHA-256 over the model, NUL, then for each field that changes how
  * vLLM tokenizes the body (prompt, messages, tools, documents,
  * chat_template, chat_template_kwargs, add_generation_prompt,
- * continue_final_message, add_special_tokens, mm_processor_kwargs), so
- * sampling options such as stream or max_tokens do not change it.
+ * continue_final_message, add_special_tokens, mm_processor_kwargs), in
+ * that order and when present: its name, NUL, the raw bytes of its value
+ * exactly as sent, NUL.  Sampling options such as stream or max_tokens,
+ * and the order of the members, do not change it; reformatting a key
+ * field's value does (such a client only misses the cache).
  *
- * @param body request body (not NUL-terminated)
+ * @param body request body (not NUL-terminated; never read past len)
  * @param len its length
  * @param default_model model when the body names none (NULL means "")
  * @param p pool for the strings in *out

@@ -109,15 +109,16 @@ kvc_json_step kvc_json_element(kvc_json_scan *s, apr_size_t *count);
 
 /**
  * Whether a validated string equals an ASCII literal once its escapes
- * are decoded ("tok\u0065ns" is "tokens").
+ * are decoded (with "e" escaped as U+0065, "tokens" is still "tokens").
  */
 int kvc_json_str_is(const kvc_json_str *str, const char *lit);
 
 /**
  * Decodes a validated string into out, which must hold str->len bytes
  * (decoding never grows a string).  Escaped surrogate pairs become one
- * UTF-8 character, an unpaired escaped surrogate becomes U+FFFD (as in
- * json-c), \u0000 a NUL byte.  Nothing is NUL-terminated.
+ * UTF-8 character (as in Python's json; json-c 0.16 wrongly decodes some
+ * to U+FFFD), an unpaired escaped surrogate becomes U+FFFD (as in
+ * json-c), an escaped U+0000 a NUL byte.  Nothing is NUL-terminated.
  * @return the number of bytes written
  */
 apr_size_t kvc_json_decode(const kvc_json_str *str, char *out);

@@ -4,7 +4,6 @@
  *        kvcache-matches note.
  */
 
-#include <limits.h>
 #include <string.h>
 
 #include <json.h>
@@ -14,9 +13,6 @@
 
 #include "kvc_wire.h"
 
-/* RFC 8259 whitespace; anything else (\v, \f, NUL) is junk. */
-#define KVC_JSON_WS(c) ((c) == ' ' || (c) == '\n' || (c) == '\r' \
-                        || (c) == '\t')
 #define KVC_DIGIT(c) ((unsigned char)((c) - '0') <= 9)
 
 const char *kvc_wire_status_reason(kvc_wire_status status)
@@ -33,306 +29,8 @@ const char *kvc_wire_status_reason(kvc_wire_status status)
 }
 
 /* ------------------------------------------------------------------ */
-/* Strict streaming JSON scanner for /tokenize responses.             */
+/* /tokenize response                                                 */
 /* ------------------------------------------------------------------ */
-
-typedef struct {
-    const char *p;             /* next unread byte */
-    const char *end;           /* one past the last byte of the body */
-} kvc_scan;
-
-static APR_INLINE void kvc_skip_ws(kvc_scan *s)
-{
-    while (s->p < s->end && KVC_JSON_WS(*s->p)) {
-        s->p++;
-    }
-}
-
-static APR_INLINE int kvc_hex(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
-           || (c >= 'A' && c <= 'F');
-}
-
-static APR_INLINE int kvc_hexval(char c)
-{
-    if (c <= '9') {
-        return c - '0';
-    }
-    return (c | 0x20) - 'a' + 10;
-}
-
-/* Consumes a string whose opening quote is at s->p.  Escapes are checked
- * against the JSON grammar and raw control characters refused, so the
- * scanner accepts what a strict parser accepts.  UTF-8 is not validated:
- * skipped strings are never used, and the only string inspected (a member
- * name) is compared with an ASCII literal.
- */
-static int kvc_scan_string(kvc_scan *s)
-{
-    const char *p = s->p + 1;
-    const char *end = s->end;
-
-    while (p < end) {
-        unsigned char c = (unsigned char)*p;
-
-        if (c == '"') {
-            s->p = p + 1;
-            return 1;
-        }
-        if (c == '\\') {
-            if (end - p < 2) {
-                return 0;
-            }
-            switch (p[1]) {
-            case '"': case '\\': case '/': case 'b':
-            case 'f': case 'n': case 'r': case 't':
-                p += 2;
-                break;
-            case 'u':
-                if (end - p < 6 || !kvc_hex(p[2]) || !kvc_hex(p[3])
-                    || !kvc_hex(p[4]) || !kvc_hex(p[5])) {
-                    return 0;
-                }
-                p += 6;
-                break;
-            default:
-                return 0;
-            }
-            continue;
-        }
-        if (c < 0x20) {
-            return 0;
-        }
-        p++;
-    }
-    return 0;
-}
-
-/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?  What may follow (a
- * separator, never a digit after a leading 0) is the container's check.
- */
-static int kvc_scan_number(kvc_scan *s)
-{
-    const char *p = s->p;
-    const char *end = s->end;
-
-    if (p < end && *p == '-') {
-        p++;
-    }
-    if (p >= end) {
-        return 0;
-    }
-    if (*p == '0') {
-        p++;
-    }
-    else if (*p >= '1' && *p <= '9') {
-        while (p < end && KVC_DIGIT(*p)) {
-            p++;
-        }
-    }
-    else {
-        return 0;
-    }
-    if (p < end && *p == '.') {
-        p++;
-        if (p >= end || !KVC_DIGIT(*p)) {
-            return 0;
-        }
-        while (p < end && KVC_DIGIT(*p)) {
-            p++;
-        }
-    }
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        p++;
-        if (p < end && (*p == '+' || *p == '-')) {
-            p++;
-        }
-        if (p >= end || !KVC_DIGIT(*p)) {
-            return 0;
-        }
-        while (p < end && KVC_DIGIT(*p)) {
-            p++;
-        }
-    }
-    s->p = p;
-    return 1;
-}
-
-static int kvc_scan_literal(kvc_scan *s, const char *lit, apr_size_t n)
-{
-    if ((apr_size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0) {
-        return 0;
-    }
-    s->p += n;
-    return 1;
-}
-
-/* Consumes  ws "name" ws :  and reports where the raw (still escaped)
- * name lies.
- */
-static int kvc_scan_member_name(kvc_scan *s, const char **name,
-                                apr_size_t *name_len)
-{
-    const char *start;
-
-    kvc_skip_ws(s);
-    if (s->p >= s->end || *s->p != '"') {
-        return 0;
-    }
-    start = s->p + 1;
-    if (!kvc_scan_string(s)) {
-        return 0;
-    }
-    if (name != NULL) {
-        *name = start;
-        *name_len = (apr_size_t)(s->p - 1 - start);
-    }
-    kvc_skip_ws(s);
-    if (s->p >= s->end || *s->p != ':') {
-        return 0;
-    }
-    s->p++;
-    return 1;
-}
-
-/* Validates and skips one value of any type.  'depth' counts the
- * containers already open around it.  Like json-c, every value, scalar or
- * container, sits one level below its container and no level may exceed
- * KVC_JSON_MAX_DEPTH, so both parsers refuse exactly the same documents.
- * Iterative with a fixed stack, so hostile nesting costs neither C stack
- * nor heap.
- */
-static int kvc_skip_value(kvc_scan *s, int depth)
-{
-    char stack[KVC_JSON_MAX_DEPTH];
-    int top = 0;
-
-    for (;;) {
-        kvc_skip_ws(s);
-        if (s->p >= s->end || depth + top >= KVC_JSON_MAX_DEPTH) {
-            return 0;
-        }
-        switch (*s->p) {
-        case '{':
-        case '[':
-            stack[top++] = (*s->p == '{') ? '}' : ']';
-            s->p++;
-            kvc_skip_ws(s);
-            if (s->p >= s->end) {
-                return 0;
-            }
-            if (*s->p == stack[top - 1]) {
-                /* An empty container is a complete value. */
-                s->p++;
-                top--;
-                break;
-            }
-            if (stack[top - 1] == '}'
-                && !kvc_scan_member_name(s, NULL, NULL)) {
-                return 0;
-            }
-            continue;
-        case '"':
-            if (!kvc_scan_string(s)) {
-                return 0;
-            }
-            break;
-        case 't':
-            if (!kvc_scan_literal(s, "true", 4)) {
-                return 0;
-            }
-            break;
-        case 'f':
-            if (!kvc_scan_literal(s, "false", 5)) {
-                return 0;
-            }
-            break;
-        case 'n':
-            if (!kvc_scan_literal(s, "null", 4)) {
-                return 0;
-            }
-            break;
-        default:
-            if (!kvc_scan_number(s)) {
-                return 0;
-            }
-            break;
-        }
-
-        /* A value is complete: close containers until one continues. */
-        for (;;) {
-            if (top == 0) {
-                return 1;
-            }
-            kvc_skip_ws(s);
-            if (s->p >= s->end) {
-                return 0;
-            }
-            if (*s->p == ',') {
-                s->p++;
-                if (stack[top - 1] == '}'
-                    && !kvc_scan_member_name(s, NULL, NULL)) {
-                    return 0;
-                }
-                break;
-            }
-            if (*s->p != stack[top - 1]) {
-                return 0;
-            }
-            s->p++;
-            top--;
-        }
-    }
-}
-
-/* Compares a raw member name, escapes and all, with an ASCII literal:
- * "tok\u0065ns" is "tokens" to every other JSON parser.  The name has
- * passed kvc_scan_string(), so every escape is complete.
- */
-static int kvc_name_is(const char *raw, apr_size_t len, const char *lit)
-{
-    apr_size_t i = 0;
-
-    if (memchr(raw, '\\', len) == NULL) {
-        return strlen(lit) == len && memcmp(raw, lit, len) == 0;
-    }
-    while (i < len) {
-        unsigned cp;
-
-        if (*lit == '\0') {
-            return 0;
-        }
-        if (raw[i] != '\\') {
-            cp = (unsigned char)raw[i++];
-        }
-        else {
-            switch (raw[i + 1]) {
-            case 'b': cp = '\b'; break;
-            case 'f': cp = '\f'; break;
-            case 'n': cp = '\n'; break;
-            case 'r': cp = '\r'; break;
-            case 't': cp = '\t'; break;
-            case 'u':
-                cp = (unsigned)((kvc_hexval(raw[i + 2]) << 12)
-                                | (kvc_hexval(raw[i + 3]) << 8)
-                                | (kvc_hexval(raw[i + 4]) << 4)
-                                | kvc_hexval(raw[i + 5]));
-                i += 4;
-                break;
-            default:
-                cp = (unsigned char)raw[i + 1];
-                break;
-            }
-            i += 2;
-        }
-        if (cp != (unsigned char)*lit) {
-            return 0;
-        }
-        lit++;
-    }
-    return *lit == '\0';
-}
 
 /* Eight bytes at a time where the byte order is known: the digit count
  * and value of an id then cost a few multiplications instead of a serial
@@ -443,7 +141,7 @@ static APR_INLINE int kvc_token_id(const char **pp, const char *end,
  * of the length almost never needs the doubling below (which would copy
  * the array and strand the old block in the request pool).
  */
-static int kvc_scan_token_array(kvc_scan *s, apr_pool_t *pool,
+static int kvc_scan_token_array(kvc_json_scan *s, apr_pool_t *pool,
                                 kvc_tokens *t)
 {
     const char *p = s->p + 1;
@@ -510,7 +208,10 @@ kvc_wire_status kvc_wire_parse_tokens(const char *body, apr_size_t len,
                                       apr_pool_t *p, kvc_tokens *out)
 {
     kvc_tokens found = { NULL, 0 };
-    kvc_scan s;
+    kvc_json_scan s;
+    kvc_json_step step;
+    kvc_json_str name;
+    apr_size_t count = 0;
 
     out->ids = NULL;
     out->count = 0;
@@ -520,59 +221,34 @@ kvc_wire_status kvc_wire_parse_tokens(const char *body, apr_size_t len,
     s.p = body;
     s.end = body + len;
 
-    kvc_skip_ws(&s);
+    kvc_json_skip_ws(&s);
     if (s.p >= s.end || *s.p != '{') {
         return KVC_WIRE_GARBAGE;
     }
     s.p++;
-    kvc_skip_ws(&s);
-    if (s.p < s.end && *s.p == '}') {
-        s.p++;
-    }
-    else {
-        for (;;) {
-            const char *name;
-            apr_size_t name_len;
-
-            if (!kvc_scan_member_name(&s, &name, &name_len)) {
+    while ((step = kvc_json_member(&s, &count, &name)) == KVC_JSON_ITEM) {
+        if (!kvc_json_str_is(&name, "tokens")) {
+            if (!kvc_json_skip_value(&s, 1)) {
                 return KVC_WIRE_GARBAGE;
             }
-            kvc_skip_ws(&s);
-            if (s.p >= s.end) {
+        }
+        else if (*s.p == '[') {
+            if (!kvc_scan_token_array(&s, p, &found)) {
                 return KVC_WIRE_GARBAGE;
             }
-            if (kvc_name_is(name, name_len, "tokens")) {
-                if (*s.p == '[') {
-                    if (!kvc_scan_token_array(&s, p, &found)) {
-                        return KVC_WIRE_GARBAGE;
-                    }
-                }
-                else if (kvc_scan_literal(&s, "null", 4)) {
-                    found.ids = NULL;
-                    found.count = 0;
-                }
-                else {
-                    return KVC_WIRE_GARBAGE;
-                }
-            }
-            else if (!kvc_skip_value(&s, 1)) {
-                return KVC_WIRE_GARBAGE;
-            }
-            kvc_skip_ws(&s);
-            if (s.p >= s.end) {
-                return KVC_WIRE_GARBAGE;
-            }
-            if (*s.p == '}') {
-                s.p++;
-                break;
-            }
-            if (*s.p != ',') {
-                return KVC_WIRE_GARBAGE;
-            }
-            s.p++;
+        }
+        else if (kvc_json_literal(&s, "null", 4)) {
+            found.ids = NULL;
+            found.count = 0;
+        }
+        else {
+            return KVC_WIRE_GARBAGE;
         }
     }
-    kvc_skip_ws(&s);
+    if (step == KVC_JSON_ERROR) {
+        return KVC_WIRE_GARBAGE;
+    }
+    kvc_json_skip_ws(&s);
     if (s.p != s.end) {
         return KVC_WIRE_GARBAGE;
     }
@@ -674,62 +350,8 @@ const char *kvc_wire_lookup_request(const kvc_tokens *t, apr_pool_t *p,
 }
 
 /* ------------------------------------------------------------------ */
-/* json-c front end and /lookup response                              */
+/* /lookup response                                                   */
 /* ------------------------------------------------------------------ */
-
-apr_status_t kvc_json_parse(const char *buf, apr_size_t len,
-                            struct json_object **out)
-{
-    json_tokener *tok;
-    json_object *obj;
-    enum json_tokener_error err;
-    apr_size_t end;
-
-    *out = NULL;
-    if (buf == NULL || len > (apr_size_t)INT_MAX) {
-        return APR_EINVAL;
-    }
-    tok = json_tokener_new_ex(KVC_JSON_MAX_DEPTH);
-    if (tok == NULL) {
-        return APR_ENOMEM;
-    }
-    /* Strict mode drops json-c's extensions (comments, trailing commas,
-     * "True"); UTF-8 validation matches what vLLM's own parser refuses.
-     */
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT
-                                | JSON_TOKENER_VALIDATE_UTF8);
-    obj = json_tokener_parse_ex(tok, buf, (int)len);
-    err = json_tokener_get_error(tok);
-    if (obj == NULL && err == json_tokener_continue) {
-        /* A bare number has no closing character; json-c only finishes
-         * it when shown the terminating NUL, which we pass separately
-         * because the body has none.
-         */
-        obj = json_tokener_parse_ex(tok, "", 1);
-        err = json_tokener_get_error(tok);
-        end = len;
-    }
-    else {
-        end = json_tokener_get_parse_end(tok);
-    }
-    json_tokener_free(tok);
-    /* Success with a NULL object is the document "null". */
-    if (err != json_tokener_success) {
-        json_object_put(obj);
-        return APR_EINVAL;
-    }
-    /* json-c stops at the end of the first value; an embedded NUL or a
-     * second document after it must not pass as valid.
-     */
-    for (; end < len; end++) {
-        if (!KVC_JSON_WS(buf[end])) {
-            json_object_put(obj);
-            return APR_EINVAL;
-        }
-    }
-    *out = obj;
-    return APR_SUCCESS;
-}
 
 /* Token counts arrive as 512 or, from some serializers, 512.0. */
 static int kvc_lookup_count(json_object *v, long *out)

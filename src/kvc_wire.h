@@ -16,14 +16,12 @@
 #include "apr_pools.h"
 #include "apr_tables.h"
 
+/* KVC_JSON_MAX_DEPTH and kvc_json_parse(), the json-c front end. */
+#include "kvc_json.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/** Deepest nesting any mod_kvcache JSON parser accepts.  As in json-c,
- *  the top-level value is at level 1 and every value inside a container,
- *  scalar or not, one level below it: {"a":[1]} reaches level 3. */
-#define KVC_JSON_MAX_DEPTH 64
 
 /** Longest instance id: httpd's BalancerMember route= holds 63 chars. */
 #define KVC_ROUTE_ID_MAX 63
@@ -65,17 +63,18 @@ const char *kvc_wire_status_reason(kvc_wire_status status);
  * JSON type, is validated and skipped.  Token ids must be JSON integers
  * in 0..KVC_TOKEN_MAX written without sign, fraction or exponent.  If
  * "tokens" occurs more than once the last one wins, as in Python's json.
- * Hand-rolled single pass: a 128k-token response must not cost a json-c
- * tree of 128k objects on the request path.
+ * Single pass over the bytes with the kvc_json scanner: a 128k-token
+ * response must not cost a json-c tree of 128k objects on the request
+ * path.
  * @param body response body (not NUL-terminated)
  * @param len its length
  * @param p pool for the id array
  * @param out receives the ids; {NULL, 0} unless KVC_WIRE_OK
  * @return KVC_WIRE_OK; KVC_WIRE_EMPTY when "tokens" is missing, null or
- *         []; KVC_WIRE_GARBAGE for anything that is not one strict JSON
- *         object (trailing junk, truncation, bad escapes, nesting deeper
- *         than KVC_JSON_MAX_DEPTH levels) or whose "tokens" is not an array of
- *         such integers
+ *         []; KVC_WIRE_GARBAGE for anything that is not one valid JSON
+ *         object as kvc_json.h defines it (trailing junk, truncation, bad
+ *         escapes or UTF-8, nesting deeper than KVC_JSON_MAX_DEPTH levels)
+ *         or whose "tokens" is not an array of such integers
  */
 kvc_wire_status kvc_wire_parse_tokens(const char *body, apr_size_t len,
                                       apr_pool_t *p, kvc_tokens *out);
@@ -163,23 +162,6 @@ int kvc_matches_parse(const char *note, apr_pool_t *p,
  * @return the best element (points into the array), NULL if empty
  */
 const kvc_match *kvc_matches_best(const apr_array_header_t *matches);
-
-struct json_object;
-
-/**
- * Parse a buffer holding exactly one strict JSON value with json-c:
- * nesting capped at KVC_JSON_MAX_DEPTH, invalid UTF-8 rejected, nothing
- * but JSON whitespace allowed after the value.  Shared by the json-c
- * based parsers of mod_kvcache so they agree on what "valid" means.
- * @param buf the text (not NUL-terminated)
- * @param len its length (at most INT_MAX, json-c's limit)
- * @param out receives the tree (NULL for the document "null"); release
- *        it with json_object_put()
- * @return APR_SUCCESS, APR_EINVAL for invalid JSON, APR_ENOMEM if the
- *         parser could not be allocated
- */
-apr_status_t kvc_json_parse(const char *buf, apr_size_t len,
-                            struct json_object **out);
 
 #ifdef __cplusplus
 }

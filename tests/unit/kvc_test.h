@@ -31,6 +31,7 @@ typedef struct {
 extern const kvc_test_case kvc_parse_tests[];
 extern const kvc_test_case kvc_extract_tests[];
 extern const kvc_test_case kvc_wire_tests[];
+extern const kvc_test_case kvc_json_tests[];
 extern const kvc_test_case kvc_score_tests[];
 extern const kvc_test_case kvc_stats_tests[];
 extern const kvc_test_case kvc_hotset_tests[];

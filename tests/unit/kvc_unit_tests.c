@@ -53,6 +53,7 @@ static const kvc_test_case *const kvc_suites[] = {
     kvc_parse_tests,
     kvc_extract_tests,
     kvc_wire_tests,
+    kvc_json_tests,
     kvc_score_tests,
     kvc_stats_tests,
     kvc_hotset_tests,

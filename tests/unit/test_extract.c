@@ -10,6 +10,7 @@
 #include "apr_strings.h"
 
 #include "kvc_extract.h"
+#include "kvc_json.h"
 #include "kvc_test.h"
 
 static kvc_extract_status ex_len(const char *body, apr_size_t len,
@@ -254,14 +255,14 @@ static void test_model_embedded_nul(apr_pool_t *p)
     KVC_CHECK_STR(info.model, "dm");
 }
 
-/* The key is exactly SHA-256(model NUL {name NUL json NUL}...). */
+/* The key is exactly SHA-256(model NUL {name NUL raw-json NUL}...). */
 static void test_key_known_answer(apr_pool_t *p)
 {
     static const char completion[] =
         "m\0prompt\0\"hi\"";
     static const char chat[] =
-        "dm\0messages\0[{\"role\":\"user\",\"content\":\"a/b \xc3\xa9\"}]\0"
-        "tools\0[{\"type\":\"function\"}]\0"
+        "dm\0messages\0[{\"role\":\"user\",\"content\":\"a\\/b \\u00e9\"}]\0"
+        "tools\0[ {\"type\" : \"function\"} ]\0"
         "add_generation_prompt\0false";
     unsigned char want[KVC_KEY_LEN];
     kvc_request_info info;
@@ -273,16 +274,19 @@ static void test_key_known_answer(apr_pool_t *p)
                   KVC_EXTRACT_OK);
     KVC_CHECK(memcmp(info.key, want, KVC_KEY_LEN) == 0);
 
-    /* Fixed field order, whatever the body's order; "/" not escaped;
-     * non-ASCII printed as UTF-8; the default model is hashed.
+    /* Fixed field order, whatever the body's order; each value exactly
+     * as sent, escapes and inner blanks included, without the blanks
+     * around it; the default model is hashed.
      */
     sha256(chat, sizeof(chat), want);
-    KVC_CHECK_INT(ex("{\"add_generation_prompt\":false,\"tools\":"
-                     "[{\"type\":\"function\"}],\"stream\":true,"
+    KVC_CHECK_INT(ex("{\"add_generation_prompt\":false,\"tools\":\n"
+                     "  [ {\"type\" : \"function\"} ] ,\"stream\":true,"
                      "\"messages\":[{\"role\":\"user\","
-                     "\"content\":\"a/b \\u00e9\"}]}", "dm", p, &info),
+                     "\"content\":\"a\\/b \\u00e9\"}]\r\n}", "dm", p,
+                     &info),
                   KVC_EXTRACT_OK);
     KVC_CHECK(memcmp(info.key, want, KVC_KEY_LEN) == 0);
+    KVC_CHECK_STR(info.prompt, "a/b \xc3\xa9");
 }
 
 /* Every key field, given in reverse order, hashes in the fixed order. */
@@ -376,13 +380,130 @@ static void test_key_sampling_fields_ignored(apr_pool_t *p)
         "\"top_p\":0.9,\"n\":2,\"user\":\"u\",\"seed\":7,"
         "\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
         "\"stream_options\":{\"include_usage\":true}}", p));
-    /* Formatting of the body does not matter either. */
+    /* Nor does formatting between the members. */
     KVC_CHECK(same_key(base,
-        "{ \"model\" : \"m\" ,\n \"messages\" : [ { \"role\" : \"user\" , "
-        "\"content\" : \"hi\" } ] }\n", p));
+        "{ \"model\" : \"m\" ,\n \"messages\" :\t[{\"role\":\"user\","
+        "\"content\":\"hi\"}] }\n", p));
     KVC_CHECK(same_key("{\"prompt\":\"hi\",\"max_tokens\":1}",
                        "{\"prompt\":\"hi\",\"max_tokens\":500,"
                        "\"stream\":false}", p));
+}
+
+/* The key hashes the raw value: a client that reformats a key field
+ * misses the cache (one extra /tokenize), it never shares a wrong entry.
+ */
+static void test_key_raw_value(apr_pool_t *p)
+{
+    const char *base =
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+
+    KVC_CHECK(!same_key(base,
+        "{\"messages\":[ {\"role\":\"user\",\"content\":\"hi\"} ]}", p));
+    KVC_CHECK(!same_key(base,
+        "{\"messages\":[{\"content\":\"hi\",\"role\":\"user\"}]}", p));
+    KVC_CHECK(!same_key(base,
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"\\u0068i\"}]}", p));
+    /* Blanks around a value are not part of it. */
+    KVC_CHECK(same_key("{\"prompt\":\"hi\",\"add_special_tokens\":true}",
+                       "{\"prompt\": \"hi\" ,\"add_special_tokens\":\ttrue }",
+                       p));
+    KVC_CHECK(!same_key("{\"prompt\":\"hi\",\"tools\":[1,2]}",
+                        "{\"prompt\":\"hi\",\"tools\":[1, 2]}", p));
+    /* Numbers are hashed as written, too. */
+    KVC_CHECK(!same_key("{\"prompt\":\"hi\",\"mm_processor_kwargs\":"
+                        "{\"fps\":1}}",
+                        "{\"prompt\":\"hi\",\"mm_processor_kwargs\":"
+                        "{\"fps\":1.0}}", p));
+}
+
+/* A repeated member counts with its last value, as in json-c and
+ * Python's json (what vLLM will see).
+ */
+static void test_duplicate_members(apr_pool_t *p)
+{
+    kvc_request_info info;
+
+    KVC_CHECK_INT(ex("{\"prompt\":\"a\",\"prompt\":\"b\"}", "", p, &info),
+                  KVC_EXTRACT_OK);
+    KVC_CHECK_STR(info.prompt, "b");
+    KVC_CHECK(same_key("{\"prompt\":\"a\",\"prompt\":\"b\"}",
+                       "{\"prompt\":\"b\"}", p));
+    KVC_CHECK(same_key("{\"tools\":[1],\"prompt\":\"b\",\"tools\":[2]}",
+                       "{\"prompt\":\"b\",\"tools\":[2]}", p));
+    /* A later non-text prompt hides an earlier text one. */
+    KVC_CHECK_INT(ex("{\"prompt\":\"a\",\"prompt\":[1,2]}", "", p, &info),
+                  KVC_EXTRACT_EMPTY_PROMPT);
+    KVC_CHECK_INT(ex("{\"prompt\":\"a\",\"prompt\":[1,2],\"messages\":"
+                     "[{\"content\":\"m\"}]}", "", p, &info),
+                  KVC_EXTRACT_OK);
+    KVC_CHECK_STR(info.prompt, "m");
+    KVC_CHECK_INT(ex("{\"messages\":[{\"content\":\"x\"}],\"prompt\":\" \","
+                     "\"messages\":[{\"content\":\"y\"}]}", "", p, &info),
+                  KVC_EXTRACT_OK);
+    KVC_CHECK_STR(info.prompt, "y");
+
+    /* Model: the last one, even when it is not a string. */
+    KVC_CHECK_INT(ex("{\"model\":\"a\",\"model\":\"b\",\"prompt\":\"x\"}",
+                     "dm", p, &info), KVC_EXTRACT_OK);
+    KVC_CHECK_STR(info.model, "b");
+    KVC_CHECK_INT(ex("{\"model\":\"a\",\"model\":5,\"prompt\":\"x\"}",
+                     "dm", p, &info), KVC_EXTRACT_OK);
+    KVC_CHECK_STR(info.model, "dm");
+
+    /* Inside a message and a content part, too. */
+    KVC_CHECK_INT(ex("{\"messages\":[{\"content\":\"a\",\"role\":\"user\","
+                     "\"content\":\"b\"},{\"content\":[{\"type\":\"text\","
+                     "\"text\":\"c\"}],\"content\":null},"
+                     "{\"content\":[{\"type\":\"text\",\"text\":\"d\","
+                     "\"text\":\"e\"},{\"type\":\"text\",\"text\":\"f\","
+                     "\"type\":\"image\"},{\"type\":\"image\",\"text\":\"g\","
+                     "\"type\":\"text\"},{\"text\":\"h\",\"type\":\"text\","
+                     "\"text\":null}]}]}", "", p, &info),
+                  KVC_EXTRACT_OK);
+    KVC_CHECK_STR(info.prompt, "b\ne\ng");
+}
+
+/* Escapes are decoded as json-c decodes them; names are compared
+ * decoded, and in full.
+ */
+static void test_escapes(apr_pool_t *p)
+{
+    kvc_request_info info;
+
+    KVC_CHECK_INT(ex("{\"\\u0070rompt\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\","
+                     "\"mod\\u0065l\":\"\\u006d\"}", "dm", p, &info),
+                  KVC_EXTRACT_OK);
+    KVC_CHECK_STR(info.prompt, "\"\\/\b\f\n\r\t");
+    KVC_CHECK_STR(info.model, "m");
+    /* A pair is one character; an unpaired surrogate is U+FFFD. */
+    KVC_CHECK_INT(ex("{\"prompt\":\"\\ud83d\\ude00|\\uD800|\\udc00|"
+                     "\\ud800\\u0041|\\ud800\\ud800\\udc00\"}", "", p,
+                     &info), KVC_EXTRACT_OK);
+    KVC_CHECK_STR(info.prompt, "\xf0\x9f\x98\x80|\xef\xbf\xbd|"
+                  "\xef\xbf\xbd|\xef\xbf\xbd" "A|\xef\xbf\xbd"
+                  "\xf0\x90\x80\x80");
+    /* An escaped NUL stays in the prompt and counts in its length. */
+    KVC_CHECK_INT(ex("{\"prompt\":\"a\\u0000b\"}", "", p, &info),
+                  KVC_EXTRACT_OK);
+    KVC_CHECK_INT(info.prompt_len, 3);
+    KVC_CHECK(memcmp(info.prompt, "a\0b", 4) == 0);
+    /* Raw UTF-8 passes through. */
+    KVC_CHECK_INT(ex("{\"prompt\":\"\xe6\x97\xa5\xf0\x9f\x98\x80\"}", "", p,
+                     &info), KVC_EXTRACT_OK);
+    KVC_CHECK_STR(info.prompt, "\xe6\x97\xa5\xf0\x9f\x98\x80");
+    /* Not the same names: a NUL or any other byte more. */
+    KVC_CHECK_INT(ex("{\"model\\u0000\":\"m\",\"prompt\\u0000\":\"x\"}",
+                     "dm", p, &info), KVC_EXTRACT_EMPTY_PROMPT);
+    KVC_CHECK_INT(ex("{\"model\\u0000\":\"m\",\"prompt\":\"x\"}",
+                     "dm", p, &info), KVC_EXTRACT_OK);
+    KVC_CHECK_STR(info.model, "dm");
+    KVC_CHECK_INT(ex("{\"Prompt\":\"x\",\"prompt \":\"y\"}", "", p, &info),
+                  KVC_EXTRACT_EMPTY_PROMPT);
+    /* An escaped "text" type is still "text". */
+    KVC_CHECK_INT(ex("{\"messages\":[{\"content\":[{\"\\u0074ype\":"
+                     "\"t\\u0065xt\",\"te\\u0078t\":\"ok\"}]}]}", "", p,
+                     &info), KVC_EXTRACT_OK);
+    KVC_CHECK_STR(info.prompt, "ok");
 }
 
 static void test_key_model_changes(apr_pool_t *p)
@@ -424,7 +545,49 @@ static void test_invalid_json(apr_pool_t *p)
         "{\"prompt\":\"\xc3\"}",
         "\"unterminated",
         "nul",
-        "[1,2"
+        "[1,2",
+        /* strict RFC 8259, unlike json-c's "strict" mode */
+        "{\"prompt\":\"x\",\"n\":NaN}",
+        "{\"prompt\":\"x\",\"n\":Infinity}",
+        "{\"prompt\":\"x\",\"n\":-Infinity}",
+        "{\"prompt\":\"x\",\"n\":00}",
+        "{\"prompt\":\"x\",\"n\":01}",
+        "{\"prompt\":\"x\",\"n\":1.}",
+        "{\"prompt\":\"x\",\"n\":.5}",
+        "{\"prompt\":\"x\",\"n\":+1}",
+        "{\"prompt\":\"x\",\"n\":1e}",
+        "{\"prompt\":\"a\tb\"}",
+        "{\"prompt\":\"a\nb\"}",
+        "{\"prompt\":\"a\x7f\x01\"}",
+        "{\"prompt\":\"x\\u12\"}",
+        "{\"prompt\":\"x\\U0041\"}",
+        "{\"prompt\":\"x\\'\"}",
+        "{\"prompt\":\"x\",\"a\":[1,]}",
+        "{\"prompt\":\"x\",\"a\":tru}",
+        "{\"prompt\":\"x\",\"a\":nulll}",
+        "{\"prompt\":\"x\",\"a\":{\"b\"}}",
+        "{\"prompt\":\"x\",}",
+        "{,\"prompt\":\"x\"}",
+        "{\"prompt\"::\"x\"}",
+        "{\"prompt\" \"x\"}",
+        "{\"prompt\":\"x\"}\v",
+        "{\"prompt\":\"x\"}\f",
+        "\xef\xbb\xbf{\"prompt\":\"x\"}",
+        /* ill-formed UTF-8 (RFC 3629), which json-c lets through */
+        "{\"prompt\":\"\xc0\x80\"}",
+        "{\"prompt\":\"\xc1\xbf\"}",
+        "{\"prompt\":\"\xe0\x9f\xbf\"}",
+        "{\"prompt\":\"\xed\xa0\x80\"}",
+        "{\"prompt\":\"\xed\xbf\xbf\"}",
+        "{\"prompt\":\"\xf0\x8f\xbf\xbf\"}",
+        "{\"prompt\":\"\xf4\x90\x80\x80\"}",
+        "{\"prompt\":\"\xf5\x80\x80\x80\"}",
+        "{\"prompt\":\"\x80\"}",
+        "{\"prompt\":\"\xe6\x97\"}",
+        "{\"prompt\":\"\xe6\x97x\"}",
+        "{\"prompt\":\"\xf0\x9f\x98\"}",
+        "{\"prompt\":\"x\",\"\xff\":1}",
+        "{\"prompt\":\"x\"}\xc2\xa0"
     };
     kvc_request_info info;
     apr_size_t i;
@@ -460,6 +623,71 @@ static void test_len_bounds_body(apr_pool_t *p)
     KVC_CHECK_STR(info.prompt, "abc");
     KVC_CHECK_INT(kvc_extract(text, 15, "", p, &info),
                   KVC_EXTRACT_INVALID_JSON);
+}
+
+/* No prefix of a valid body may parse, crash or read past its end. */
+static void test_every_prefix(apr_pool_t *p)
+{
+    static const char doc[] =
+        "{\"model\":\"m\\u00e9\",\"messages\":[{\"role\":\"system\","
+        "\"content\":\"s \\ud83d\\ude00\\n\"},{\"role\":\"user\",\"content\":"
+        "[{\"type\":\"text\",\"text\":\"caf\xc3\xa9\"},"
+        "{\"type\":\"image_url\","
+        "\"image_url\":{\"url\":\"u\"}}]}],\"tools\":[{\"a\":[true,false,"
+        "null,-1.5e+3,0]}],\"prompt\":[\"\",1],\"max_tokens\":7}";
+    apr_size_t n = sizeof(doc) - 1, i;
+    kvc_request_info info;
+
+    KVC_CHECK_INT(ex_len(doc, n, "", p, &info), KVC_EXTRACT_OK);
+    KVC_CHECK_STR(info.prompt, "s \xf0\x9f\x98\x80\n\ncaf\xc3\xa9");
+    KVC_CHECK_STR(info.model, "m\xc3\xa9");
+    for (i = 0; i < n; i++) {
+        kvc_extract_status st = ex_len(doc, i, "", p, &info);
+
+        if (st != KVC_EXTRACT_INVALID_JSON) {
+            kvc_test_fail(__FILE__, __LINE__, "prefix of %lu bytes: %s",
+                          (unsigned long)i, kvc_extract_status_reason(st));
+        }
+    }
+}
+
+/* Every single-byte corruption is handled (any status, no crash, under
+ * ASan a small deterministic fuzz run), and what is not valid JSON never
+ * passes.
+ */
+static void test_byte_flips(apr_pool_t *p)
+{
+    static const char doc[] =
+        "{\"model\":\"m\",\"prompt\":[\"a\\n\",2],\"messages\":[{\"content\":"
+        "[{\"type\":\"text\",\"text\":\"\\u00e9\xc3\xa9\"}]}],\"x\":-1.5e3}";
+    static const char subst[] = "\"\\{}[],:0-1.eE+ \n\0tnfu\xc3\xa9\x80";
+    apr_size_t n = sizeof(doc) - 1, i, j;
+    int ok = 0;
+    char buf[sizeof(doc)];
+    kvc_request_info info;
+
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < sizeof(subst) - 1; j++) {
+            kvc_extract_status st;
+            int valid;
+
+            memcpy(buf, doc, n);
+            buf[i] = subst[j];
+            st = ex_len(buf, n, "dm", p, &info);
+            valid = kvc_json_valid(buf, n);
+            if (st == KVC_EXTRACT_OK) {
+                ok++;
+                KVC_CHECK(info.prompt_len > 0
+                          && info.prompt[info.prompt_len] == '\0');
+            }
+            if (valid != (st != KVC_EXTRACT_INVALID_JSON)) {
+                kvc_test_fail(__FILE__, __LINE__, "byte %lu -> 0x%02x: %s",
+                              (unsigned long)i, (unsigned char)subst[j],
+                              kvc_extract_status_reason(st));
+            }
+        }
+    }
+    KVC_CHECK(ok > 0);
 }
 
 static void test_not_object(apr_pool_t *p)
@@ -570,9 +798,14 @@ const kvc_test_case kvc_extract_tests[] = {
     KVC_TEST(test_key_roles_change),
     KVC_TEST(test_key_template_fields_change),
     KVC_TEST(test_key_sampling_fields_ignored),
+    KVC_TEST(test_key_raw_value),
+    KVC_TEST(test_duplicate_members),
+    KVC_TEST(test_escapes),
     KVC_TEST(test_key_model_changes),
     KVC_TEST(test_invalid_json),
     KVC_TEST(test_len_bounds_body),
+    KVC_TEST(test_every_prefix),
+    KVC_TEST(test_byte_flips),
     KVC_TEST(test_not_object),
     KVC_TEST(test_deep_nesting),
     KVC_TEST(test_large_prompt),

@@ -183,6 +183,11 @@ static void test_tokens_escapes_in_other_keys(apr_pool_t *p)
                       p, &t), KVC_WIRE_OK);
     KVC_CHECK_INT(t.count, 1);
     KVC_CHECK_INT(id_at(&t, 0), 11);
+    /* Well-formed UTF-8 in skipped members is fine. */
+    KVC_CHECK_INT(tok("{\"token_strs\":[\"\xe6\x97\xa5\","
+                      "\"\xf0\x9f\x98\x80\"],"
+                      "\"\xc3\xa9\":1,\"tokens\":[3]}", p, &t), KVC_WIRE_OK);
+    KVC_CHECK_INT(t.count, 1);
     /* ...but a non-ASCII escape never matches. */
     KVC_CHECK_INT(tok("{\"tok\\u0165ns\":[9]}", p, &t), KVC_WIRE_EMPTY);
 }
@@ -262,7 +267,12 @@ static void test_tokens_garbage(apr_pool_t *p)
         /* trailing junk */
         "{\"tokens\":[1]}x", "{\"tokens\":[1]}{}", "{\"tokens\":[1]}}",
         "{\"tokens\":[1]}]", "{\"tokens\":[1]} 1", "{}{}", "{\"tokens\":[1]}\v",
-        "{\"tokens\":[1]}\f"
+        "{\"tokens\":[1]}\f",
+        /* ill-formed UTF-8 anywhere, as for every JSON parser here */
+        "{\"token_strs\":[\"\xff\"],\"tokens\":[1]}",
+        "{\"a\":\"\xc0\x80\",\"tokens\":[1]}",
+        "{\"a\":\"\xed\xa0\x80\",\"tokens\":[1]}",
+        "{\"tokens\":[1],\"\xe6\x97\":0}"
     };
     apr_size_t i;
     kvc_tokens t;
@@ -790,7 +800,12 @@ static void test_lookup_garbage(apr_pool_t *p)
         "{\"layout_info\":{\"a\":[\"L\",1],}}",
         "{\"layout_info\":{\"a\":[\"L\",1]}",
         "{\"layout_info\":{\"a\":[\"\xff\",1]}}",
-        "{\"detail\":\"boom\"}garbage"
+        "{\"detail\":\"boom\"}garbage",
+        /* json-c alone would take these; the shared scanner does not */
+        "{\"layout_info\":{\"a\":[\"L\",1]},\"x\":NaN}",
+        "{\"layout_info\":{\"a\":[\"L\",1]},\"x\":00}",
+        "{\"layout_info\":{\"a\":[\"L\\tx\",1]},\"x\":\"a\tb\"}",
+        "{\"layout_info\":{\"a\":[\"\xc0\x80\",1]}}"
     };
     apr_array_header_t *m;
     apr_size_t skipped = 99, i;
@@ -1056,6 +1071,139 @@ static void bench_report(const char *what, apr_time_t *t, int runs,
     printf("\n");
 }
 
+/* English-like prompt text of about 'tokens' tokens (some 4.3 bytes
+ * each) as it appears inside a JSON string: words, punctuation, "\n"
+ * escapes between paragraphs, an escaped quote and some non-ASCII (raw
+ * UTF-8 and \u escapes), so that the escape and UTF-8 paths count.
+ */
+static apr_size_t bench_text(char *o, apr_size_t tokens, apr_uint64_t *rng)
+{
+    static const char *const words[] = {
+        "the", "model", "routes", "each", "request", "to", "an", "instance",
+        "whose", "cache", "already", "holds", "longest", "prefix", "of",
+        "its", "prompt", "tokens", "and", "so", "saves", "prefill", "time",
+        "caf\xc3\xa9", "na\\u00efve", "\\\"quoted\\\"", "r\xc3\xa9sum\xc3\xa9",
+        "configuration", "throughput", "latency", "a", "is", "with"
+    };
+    apr_size_t n = 0, w;
+
+    for (w = 0; w < tokens; w++) {
+        const char *word = words[rng_next(rng) % (sizeof(words)
+                                                  / sizeof(*words))];
+        apr_size_t wl = strlen(word);
+
+        memcpy(o + n, word, wl);
+        n += wl;
+        if (w % 97 == 96) {
+            memcpy(o + n, ".\\n\\n", 5);
+            n += 5;
+        }
+        else if (w % 13 == 12) {
+            memcpy(o + n, ", ", 2);
+            n += 2;
+        }
+        else {
+            o[n++] = ' ';
+        }
+    }
+    return n;
+}
+
+/* A /v1/completions body with a text prompt of about 'tokens' tokens. */
+static char *bench_completion_body(apr_pool_t *p, apr_size_t tokens,
+                                   apr_size_t *len)
+{
+    static const char head[] = "{\"model\":\"meta-llama/Llama-3.1-8B\","
+                               "\"prompt\":\"";
+    static const char tail[] = "\",\"max_tokens\":128,\"temperature\":0.7,"
+                               "\"stream\":true}";
+    apr_uint64_t rng = 11;
+    char *body = apr_palloc(p, sizeof(head) + tokens * 24 + sizeof(tail));
+    apr_size_t n = sizeof(head) - 1;
+
+    memcpy(body, head, n);
+    n += bench_text(body + n, tokens, &rng);
+    memcpy(body + n, tail, sizeof(tail) - 1);
+    *len = n + sizeof(tail) - 1;
+    return body;
+}
+
+/* An agent-style /v1/chat/completions body: system prompt, tools, and
+ * alternating turns (some with multimodal content parts) adding up to
+ * about 'tokens' tokens.
+ */
+static char *bench_agent_body(apr_pool_t *p, apr_size_t tokens,
+                              apr_size_t *len)
+{
+    static const char head[] =
+        "{\"model\":\"m\",\"stream\":true,\"tools\":[{\"type\":"
+        "\"function\",\"function\":{\"name\":\"search\",\"parameters\":"
+        "{\"type\":\"object\",\"properties\":{\"q\":{\"type\":"
+        "\"string\"}}}}}],\"messages\":[{\"role\":\"system\","
+        "\"content\":\"You are a helpful assistant.\"}";
+    static const char tail[] = "],\"max_tokens\":512}";
+    const apr_size_t per_turn = 400;
+    apr_size_t turns = tokens / per_turn, k;
+    apr_uint64_t rng = 13;
+    char *body = apr_palloc(p, sizeof(head) + turns * (per_turn * 24 + 200)
+                               + sizeof(tail));
+    apr_size_t n = sizeof(head) - 1;
+
+    memcpy(body, head, n);
+    for (k = 0; k < turns; k++) {
+        const char *open;
+
+        if (k % 10 == 5) {
+            open = ",{\"role\":\"user\",\"content\":[{\"type\":"
+                   "\"image_url\",\"image_url\":{\"url\":\"u\"}},"
+                   "{\"type\":\"text\",\"text\":\"";
+        }
+        else {
+            open = (k % 2 == 0) ? ",{\"role\":\"user\",\"content\":\""
+                                : ",{\"role\":\"assistant\",\"content\":\"";
+        }
+        memcpy(body + n, open, strlen(open));
+        n += strlen(open);
+        n += bench_text(body + n, per_turn, &rng);
+        if (k % 10 == 5) {
+            memcpy(body + n, "\"}]}", 4);
+            n += 4;
+        }
+        else {
+            memcpy(body + n, "\"}", 2);
+            n += 2;
+        }
+    }
+    memcpy(body + n, tail, sizeof(tail) - 1);
+    *len = n + sizeof(tail) - 1;
+    return body;
+}
+
+/* kvc_extract() over an exact-size copy of body; 1 if it failed. */
+static int bench_extract(const char *what, const char *body, apr_size_t len,
+                         apr_pool_t *p, apr_time_t *t)
+{
+    const int runs = 101;
+    char *exact = kvc_test_exact(body, len);
+    kvc_request_info info;
+    int r, rc = 0;
+
+    for (r = 0; r < runs; r++) {
+        apr_time_t start = apr_time_now();
+
+        if (kvc_extract(exact, len, "", p, &info) != KVC_EXTRACT_OK) {
+            rc = 1;
+        }
+        t[r] = apr_time_now() - start;
+        apr_pool_clear(p);
+    }
+    printf("request body: %lu bytes, prompt text %lu bytes\n",
+           (unsigned long)len, (unsigned long)info.prompt_len);
+    bench_report(what, t, runs, len);
+    free(exact);
+    return rc;
+}
+
 int kvc_bench_run(apr_pool_t *root)
 {
     const apr_size_t n = 131072;
@@ -1108,7 +1256,6 @@ int kvc_bench_run(apr_pool_t *root)
         /* A chat body of about the same size. */
         apr_size_t plen = 900 * 1024;
         char *chat = apr_palloc(root, plen + 128);
-        kvc_request_info info;
 
         len = (apr_size_t)apr_snprintf(chat, 128,
                                        "{\"model\":\"m\",\"messages\":"
@@ -1119,18 +1266,16 @@ int kvc_bench_run(apr_pool_t *root)
         len += plen;
         memcpy(chat + len, "\"}]}", 4);
         len += 4;
-        exact = kvc_test_exact(chat, len);
-        for (r = 0; r < 51; r++) {
-            apr_time_t start = apr_time_now();
-
-            if (kvc_extract(exact, len, "", p, &info) != KVC_EXTRACT_OK) {
-                rc = 1;
-            }
-            t[r] = apr_time_now() - start;
-            apr_pool_clear(p);
-        }
-        bench_report("kvc_extract (900 KB chat body)", t, 51, len);
-        free(exact);
+        rc |= bench_extract("kvc_extract (900 KB chat body)", chat, len, p,
+                            t);
+    }
+    {
+        body = bench_completion_body(root, 131072, &len);
+        rc |= bench_extract("kvc_extract (128k-token completion)", body,
+                            len, p, t);
+        body = bench_agent_body(root, 131072, &len);
+        rc |= bench_extract("kvc_extract (128k-token multi-turn chat)",
+                            body, len, p, t);
     }
 
     {
