@@ -21,7 +21,7 @@ my $server = KVCache::Server->new(
     conf => <<'CONF')->start;
 KVCacheCircuitBreaker 4 2s 2
 KVCacheRetry 1 10ms 10ms
-KVCacheLookupTimeout 300ms
+KVCacheLookupTimeout 600ms
 CONF
 my $chat = '/v1/chat/completions';
 
@@ -64,12 +64,12 @@ ok t_cmp($server->error_log =~ /lookup circuit breaker opened/ ? 1 : 0, 1,
          'the opening is logged');
 
 # Half-open: exactly two probes, even with three requests at once.  The
-# probes fail slowly (but within the 300ms budget, so the controller has
+# probes fail slowly (but within the 600ms budget, so the controller has
 # counted them when they return), so the requests overlap.
 @ua = ();
 emu('/_emu/clear_faults', {});
 emu_fault(role => 'controller', path => '/lookup', status => 500,
-          delay_ms => 250);
+          delay_ms => 200);
 sleep 2.2;
 my @kids;
 for (1 .. 3) {
@@ -112,7 +112,7 @@ ok t_cmp(lookups(), $calls + 4, 'both calls reached the controller');
 ok t_cmp($server->error_log =~ /lookup circuit breaker closed/ ? 1 : 0, 1,
          'the closing is logged');
 
-# A hung controller costs the lookup budget (300ms here) per request...
+# A hung controller costs the lookup budget (600ms here) per request...
 emu_fault(role => 'controller', path => '/lookup', delay_ms => 5000);
 my $slowest = 0;
 for my $i (1 .. 4) {
@@ -123,7 +123,7 @@ for my $i (1 .. 4) {
     ok t_cmp(KVCache::Test::decision_of($res), 'fallback:lookup-timeout',
              "hung controller: request $i timed out (${took}s)");
 }
-ok t_cmp($slowest < 1.3 ? 1 : 0, 1,
+ok t_cmp($slowest < 1.6 ? 1 : 0, 1,
          "never more than the budget plus backend time (${slowest}s)");
 # ...until the breaker opens; then requests do not wait at all.
 my $t0 = time;

@@ -63,7 +63,7 @@ emu_fault(role => 'controller', path => '/lookup', close => JSON::PP::true);
 expect_fallback('lookup-error', 'lookup connection dropped');
 emu('/_emu/clear_faults', {});
 
-# A hung controller costs at most the lookup budget (50ms by default).
+# A hung controller costs at most the lookup budget (300ms here).
 emu_fault(role => 'controller', path => '/lookup', delay_ms => 3000);
 my $took = expect_fallback('lookup-timeout', 'lookup hung');
 t_debug("hung lookup: request took ${took}s");
@@ -76,7 +76,7 @@ expect_fallback('tokenize-error', 'tokenize 500');
 emu('/_emu/clear_faults', {});
 emu_fault(role => 'vllm-a', path => '/tokenize', delay_ms => 3000);
 $took = expect_fallback('tokenize-timeout', 'tokenize hung');
-ok t_cmp($took < 1.5, 1, "hung tokenizer cut off by its budget (${took}s)");
+ok t_cmp($took < 2.0, 1, "hung tokenizer cut off by its budget (${took}s)");
 emu('/_emu/clear_faults', {});
 
 # Bodies that cannot be routed.

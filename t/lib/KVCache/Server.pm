@@ -65,6 +65,10 @@ Header always set X-KVCache-Decision "%{KVCACHE_DECISION}e" env=KVCACHE_DECISION
 KVCacheVLLMEndpoint $emu:$vars->{emu_a_port}
 KVCacheLMCacheEndpoint $lmcache
 KVCacheDefaultModel demo-model
+# Generous budgets, so that a loaded test machine does not turn answers
+# into timeouts; tests about budgets set their own below.
+KVCacheLookupTimeout 1s
+KVCacheTokenizeTimeout 2s
 <Proxy "balancer://llm">
     BalancerMember "$emu:$vars->{emu_a_port}" route=vllm-a
     BalancerMember "$emu:$vars->{emu_b_port}" route=vllm-b
