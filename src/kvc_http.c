@@ -140,26 +140,21 @@ const char *kvc_http_result_name(kvc_http_result result)
     }
 }
 
-/* One exchange: a JSON POST when body is not NULL, else a GET. */
-static kvc_http_result perform(const char *url, const char *body,
-                               apr_size_t len, apr_interval_time_t timeout,
-                               apr_size_t max_response, apr_pool_t *p,
-                               kvc_http_response *resp)
+/* One exchange on @a curl: a JSON POST when body is not NULL, else a
+ * GET. */
+static kvc_http_result exchange(CURL *curl, const char *url,
+                                const char *body, apr_size_t len,
+                                apr_interval_time_t timeout,
+                                apr_size_t max_response, apr_pool_t *p,
+                                kvc_http_response *resp)
 {
-    CURL *curl;
     CURLcode cc;
-    void *resource;
     char errbuf[CURL_ERROR_SIZE];
     kvc_http_sink sink = { NULL, 0, 0, max_response, 0 };
     long timeout_ms = (long)apr_time_as_msec(timeout);
     apr_time_t start = apr_time_now();
 
     memset(resp, 0, sizeof(*resp));
-    if (!handles || apr_reslist_acquire(handles, &resource) != APR_SUCCESS) {
-        resp->error = "no upstream client in this process";
-        return resp->result = KVC_HTTP_ERROR;
-    }
-    curl = resource;
     errbuf[0] = '\0';
     curl_easy_setopt(curl, CURLOPT_URL, url);
     if (body) {
@@ -212,6 +207,22 @@ static kvc_http_result perform(const char *url, const char *body,
     /* The error buffer lives on this stack frame. */
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, NULL);
+    return resp->result;
+}
+
+static kvc_http_result perform(const char *url, const char *body,
+                               apr_size_t len, apr_interval_time_t timeout,
+                               apr_size_t max_response, apr_pool_t *p,
+                               kvc_http_response *resp)
+{
+    void *curl;
+
+    if (!handles || apr_reslist_acquire(handles, &curl) != APR_SUCCESS) {
+        memset(resp, 0, sizeof(*resp));
+        resp->error = "no upstream client in this process";
+        return resp->result = KVC_HTTP_ERROR;
+    }
+    exchange(curl, url, body, len, timeout, max_response, p, resp);
     if (resp->result == KVC_HTTP_ERROR) {
         /* The handle's connection state is suspect: start afresh. */
         apr_reslist_invalidate(handles, curl);
@@ -231,9 +242,21 @@ kvc_http_result kvc_http_post_json(const char *url, const char *body,
     return perform(url, body, len, timeout, max_response, p, resp);
 }
 
-kvc_http_result kvc_http_get(const char *url, apr_interval_time_t timeout,
+kvc_http_handle *kvc_http_handle_create(void)
+{
+    return (kvc_http_handle *)curl_easy_init();
+}
+
+void kvc_http_handle_destroy(kvc_http_handle *h)
+{
+    curl_easy_cleanup((CURL *)h);
+}
+
+kvc_http_result kvc_http_get(kvc_http_handle *h, const char *url,
+                             apr_interval_time_t timeout,
                              apr_size_t max_response, apr_pool_t *p,
                              kvc_http_response *resp)
 {
-    return perform(url, NULL, 0, timeout, max_response, p, resp);
+    return exchange((CURL *)h, url, NULL, 0, timeout, max_response, p,
+                    resp);
 }

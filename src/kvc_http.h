@@ -57,8 +57,19 @@ kvc_http_result kvc_http_post_json(const char *url, const char *body,
                                    apr_size_t max_response, apr_pool_t *p,
                                    kvc_http_response *resp);
 
-/** GETs @a url (e.g. an instance's /metrics), as kvc_http_post_json. */
-kvc_http_result kvc_http_get(const char *url, apr_interval_time_t timeout,
+/**
+ * A handle of one's own, outside the per-process pool, for a thread that
+ * may outlive the child's pool (mod_watchdog's threads do: their pool is
+ * not the child's).  Not for concurrent use.
+ */
+typedef struct kvc_http_handle kvc_http_handle;
+
+kvc_http_handle *kvc_http_handle_create(void);
+void kvc_http_handle_destroy(kvc_http_handle *h);
+
+/** GETs @a url (e.g. an instance's /metrics) on handle @a h. */
+kvc_http_result kvc_http_get(kvc_http_handle *h, const char *url,
+                             apr_interval_time_t timeout,
                              apr_size_t max_response, apr_pool_t *p,
                              kvc_http_response *resp);
 

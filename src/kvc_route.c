@@ -289,8 +289,8 @@ static int kvc_route_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 }
 
 /* Upstream clients are per process: a thread borrows a handle for one
- * call, so a handle for every thread that calls (request threads, the
- * action workers, the scraper) never makes one wait for another. */
+ * call, so a handle for every thread that calls (request threads and the
+ * action workers; the scraper has its own) never makes one wait. */
 static void kvc_route_child_init(apr_pool_t *pchild, server_rec *s)
 {
     const kvc_global_conf *g = kvc_config_global();
@@ -300,7 +300,7 @@ static void kvc_route_child_init(apr_pool_t *pchild, server_rec *s)
     ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
     rv = kvc_http_child_init(pchild,
                              (threads > 0 ? threads : 1)
-                             + KVC_ACTION_WORKERS + 1,
+                             + KVC_ACTION_WORKERS,
                              g->upstream_ca_file, g->upstream_verify);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,

@@ -30,6 +30,9 @@ static const char *const metric_names[M_COUNT] = {
 };
 
 static server_rec *main_server;
+/* The scraper's own client: mod_watchdog's thread outlives the child's
+ * pool, and with it the pooled clients. */
+static kvc_http_handle *client;
 
 /* Members are worked out afresh on every round: the balancer-manager can
  * change routes and add members at run time. */
@@ -44,7 +47,7 @@ static void scrape_member(const proxy_worker *w, apr_pool_t *p)
     int found[M_COUNT] = { 0, 0, 0, 0 };
     apr_interval_time_t budget = kvc_config_global()->scrape_interval / 2;
 
-    if (kvc_http_get(url, budget, KVC_METRICS_MAX_SIZE, p, &resp)
+    if (kvc_http_get(client, url, budget, KVC_METRICS_MAX_SIZE, p, &resp)
         != KVC_HTTP_OK) {
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, main_server,
                      "[kvcache] scrape %s (%s): %s", url, w->s->route,
@@ -113,8 +116,23 @@ static void scrape_all(apr_pool_t *p)
 
 static apr_status_t scrape_callback(int state, void *data, apr_pool_t *pool)
 {
-    if (state == AP_WATCHDOG_STATE_RUNNING && kvc_shm_ready()) {
-        scrape_all(pool);
+    switch (state) {
+    case AP_WATCHDOG_STATE_RUNNING:
+        if (!client) {
+            client = kvc_http_handle_create();
+        }
+        if (client && kvc_shm_ready()) {
+            scrape_all(pool);
+        }
+        break;
+    case AP_WATCHDOG_STATE_STOPPING:
+        if (client) {
+            kvc_http_handle_destroy(client);
+            client = NULL;
+        }
+        break;
+    default:
+        break;
     }
     return APR_SUCCESS;
 }
