@@ -37,12 +37,7 @@ static void kvcache_register_hooks(apr_pool_t *p)
 }
 
 AP_DECLARE_MODULE(kvcache) = {
-    STANDARD20_MODULE_STUFF,
-    kvc_config_create_dir,
-    kvc_config_merge_dir,
-    kvc_config_create_server,
-    kvc_config_merge_server,
-    kvc_config_cmds,
-    kvcache_register_hooks,
-    AP_MODULE_FLAG_NONE
+    STANDARD20_MODULE_STUFF,  kvc_config_create_dir,   kvc_config_merge_dir,
+    kvc_config_create_server, kvc_config_merge_server, kvc_config_cmds,
+    kvcache_register_hooks,   AP_MODULE_FLAG_NONE
 };

@@ -22,16 +22,16 @@
 
 APLOG_USE_MODULE(kvcache);
 
-#define KVC_ACTION_MAX_RESPONSE (64 * 1024)
+#define KVC_ACTION_MAX_RESPONSE   (64 * 1024)
 #define KVC_TOKENIZE_MAX_RESPONSE (32 * 1024 * 1024)
 
 typedef struct kvc_job kvc_job;
 struct kvc_job {
     APR_RING_ENTRY(kvc_job) link;
-    int tokenize;               /* else a cache action */
+    int tokenize; /* else a cache action */
     kvc_action action;
     char *url;
-    char *body;                 /* malloc'ed: jobs outlive requests */
+    char *body; /* malloc'ed: jobs outlive requests */
     apr_size_t len;
     apr_interval_time_t budget;
     unsigned char key[32];
@@ -83,8 +83,8 @@ static int parse_tokens(const kvc_http_response *resp, void *baton)
 {
     kvc_async_tokens *res = baton;
 
-    return kvc_wire_parse_tokens(resp->body, resp->len, res->pool,
-                                 &res->tokens) != KVC_WIRE_OK;
+    return kvc_wire_parse_tokens(resp->body, resp->len, res->pool, &res->tokens)
+           != KVC_WIRE_OK;
 }
 
 static void run(kvc_queue *q, kvc_job *job, apr_pool_t *p)
@@ -95,9 +95,9 @@ static void run(kvc_queue *q, kvc_job *job, apr_pool_t *p)
         kvc_async_tokens res = { p, { NULL, 0 } };
 
         if (kvc_upstream_call(q->s, KVC_ROLE_TOKENIZE, job->url, job->body,
-                              job->len, job->budget,
-                              KVC_TOKENIZE_MAX_RESPONSE, parse_tokens, &res,
-                              p, &out) == KVC_UPSTREAM_OK) {
+                              job->len, job->budget, KVC_TOKENIZE_MAX_RESPONSE,
+                              parse_tokens, &res, p, &out)
+            == KVC_UPSTREAM_OK) {
             kvc_tokstore_put(q->s, job->key, &res.tokens, p);
         }
         return;
@@ -105,9 +105,7 @@ static void run(kvc_queue *q, kvc_job *job, apr_pool_t *p)
     switch (kvc_upstream_call(q->s, KVC_ROLE_MANAGE, job->url, job->body,
                               job->len, job->budget, KVC_ACTION_MAX_RESPONSE,
                               accept_any, NULL, p, &out)) {
-    case KVC_UPSTREAM_OK:
-        count_action(job->action, KVC_ACTION_SENT);
-        break;
+    case KVC_UPSTREAM_OK: count_action(job->action, KVC_ACTION_SENT); break;
     case KVC_UPSTREAM_BREAKER_OPEN:
         count_action(job->action, KVC_ACTION_DROPPED);
         break;
@@ -190,7 +188,8 @@ void kvc_actions_child_init(apr_pool_t *pchild, server_rec *s)
     q->capacity = kvc_config_global()->action_queue_size;
     APR_RING_INIT(&q->jobs, kvc_job, link);
     if ((rv = apr_thread_mutex_create(&q->mutex, APR_THREAD_MUTEX_DEFAULT,
-                                      pchild)) != APR_SUCCESS
+                                      pchild))
+            != APR_SUCCESS
         || (rv = apr_thread_cond_create(&q->ready, pchild)) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
                      "[kvcache] cannot create the action queue; cache "

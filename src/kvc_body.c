@@ -19,8 +19,8 @@ static ap_filter_rec_t *replay_filter_handle;
  * the filter removes itself, so the rest of an over-cap body flows from
  * HTTP_IN untouched, with the client's own framing. */
 static apr_status_t replay_filter(ap_filter_t *f, apr_bucket_brigade *bb,
-                                  ap_input_mode_t mode,
-                                  apr_read_type_e block, apr_off_t readbytes)
+                                  ap_input_mode_t mode, apr_read_type_e block,
+                                  apr_off_t readbytes)
 {
     apr_bucket_brigade *saved = f->ctx;
     apr_bucket *split;
@@ -55,10 +55,10 @@ static apr_status_t replay_filter(ap_filter_t *f, apr_bucket_brigade *bb,
 
 apr_status_t kvc_body_buffer(request_rec *r, apr_off_t max, kvc_body *out)
 {
-    apr_bucket_brigade *saved = apr_brigade_create(r->pool,
-                                                   r->connection->bucket_alloc);
-    apr_bucket_brigade *bb = apr_brigade_create(r->pool,
-                                                r->connection->bucket_alloc);
+    apr_bucket_brigade *saved =
+        apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    apr_bucket_brigade *bb =
+        apr_brigade_create(r->pool, r->connection->bucket_alloc);
     apr_off_t total = 0;
     char *flat;
     apr_size_t flat_len;
@@ -79,7 +79,7 @@ apr_status_t kvc_body_buffer(request_rec *r, apr_off_t max, kvc_body *out)
             return rv;
         }
         if (APR_BRIGADE_EMPTY(bb)) {
-            break;            /* no progress: leave the rest to HTTP_IN */
+            break; /* no progress: leave the rest to HTTP_IN */
         }
         while (!APR_BRIGADE_EMPTY(bb)) {
             b = APR_BRIGADE_FIRST(bb);
@@ -97,8 +97,7 @@ apr_status_t kvc_body_buffer(request_rec *r, apr_off_t max, kvc_body *out)
             APR_BRIGADE_INSERT_TAIL(saved, b);
         }
     }
-    ap_add_input_filter_handle(replay_filter_handle, saved, r,
-                               r->connection);
+    ap_add_input_filter_handle(replay_filter_handle, saved, r, r->connection);
     if (seen_eos) {
         /* HTTP_IN already parsed the framing at its first read; from now on
          * the body is a known-length buffer (as mod_request's kept body). */
@@ -114,7 +113,7 @@ apr_status_t kvc_body_buffer(request_rec *r, apr_off_t max, kvc_body *out)
     out->complete = 0;
     if (seen_eos
         && apr_brigade_pflatten(saved, &flat, &flat_len, r->pool)
-           == APR_SUCCESS) {
+               == APR_SUCCESS) {
         out->data = flat;
         out->len = flat_len;
         out->complete = 1;
@@ -124,7 +123,6 @@ apr_status_t kvc_body_buffer(request_rec *r, apr_off_t max, kvc_body *out)
 
 void kvc_body_register_hooks(apr_pool_t *p)
 {
-    replay_filter_handle = ap_register_input_filter(KVC_REPLAY_FILTER,
-                                                    replay_filter, NULL,
-                                                    AP_FTYPE_RESOURCE);
+    replay_filter_handle = ap_register_input_filter(
+        KVC_REPLAY_FILTER, replay_filter, NULL, AP_FTYPE_RESOURCE);
 }

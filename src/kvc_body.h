@@ -14,10 +14,10 @@
 #include "httpd.h"
 
 typedef struct {
-    const char *data;     /* the whole body, flattened (not NUL-ended);
+    const char *data; /* the whole body, flattened (not NUL-ended);
                              NULL when incomplete */
     apr_size_t len;
-    int complete;         /* 1: the whole body; 0: over the cap, more follows */
+    int complete; /* 1: the whole body; 0: over the cap, more follows */
 } kvc_body;
 
 /**

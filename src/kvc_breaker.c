@@ -61,8 +61,7 @@ kvc_breaker_admission kvc_breaker_admit(kvc_breaker *b,
     apr_interval_time_t recovery = kvc_br_recovery(policy);
 
     switch (b->state) {
-    case KVC_BREAKER_CLOSED:
-        return KVC_BREAKER_ADMIT;
+    case KVC_BREAKER_CLOSED: return KVC_BREAKER_ADMIT;
 
     case KVC_BREAKER_OPEN:
         if (now < b->opened_at) {
@@ -82,7 +81,8 @@ kvc_breaker_admission kvc_breaker_admit(kvc_breaker *b,
     case KVC_BREAKER_HALF_OPEN:
         if (b->probes_admitted >= kvc_br_probes(policy)) {
             apr_interval_time_t lost = recovery > KVC_BREAKER_PROBE_LOST
-                                       ? recovery : KVC_BREAKER_PROBE_LOST;
+                                           ? recovery
+                                           : KVC_BREAKER_PROBE_LOST;
 
             if (now < b->opened_at) {
                 /* Callers read the clock before taking the lock, so a
@@ -167,16 +167,13 @@ kvc_breaker_state kvc_breaker_record(kvc_breaker *b,
         }
         break;
 
-    default:
-        kvc_br_close(b);
-        break;
+    default: kvc_br_close(b); break;
     }
     return (kvc_breaker_state)b->state;
 }
 
 int kvc_breaker_fast_reject(const kvc_breaker *b,
-                            const kvc_breaker_policy *policy,
-                            apr_time_t now)
+                            const kvc_breaker_policy *policy, apr_time_t now)
 {
     /* Read each field once through volatile: other processes write them
      * under the lock we are not holding, and the decision must be made
@@ -195,12 +192,9 @@ int kvc_breaker_fast_reject(const kvc_breaker *b,
 const char *kvc_breaker_state_name(kvc_breaker_state state)
 {
     switch (state) {
-    case KVC_BREAKER_CLOSED:
-        return "closed";
-    case KVC_BREAKER_OPEN:
-        return "open";
-    case KVC_BREAKER_HALF_OPEN:
-        return "half-open";
+    case KVC_BREAKER_CLOSED: return "closed";
+    case KVC_BREAKER_OPEN: return "open";
+    case KVC_BREAKER_HALF_OPEN: return "half-open";
     }
     return "unknown";
 }

@@ -45,32 +45,32 @@ typedef enum {
 
 /** Configuration (KVCacheCircuitBreaker FAILURES RECOVERY HALF_OPEN_CALLS). */
 typedef struct {
-    apr_uint32_t failures;          /**< consecutive failures that open it;
+    apr_uint32_t failures;        /**< consecutive failures that open it;
                                          0 is treated as 1 */
-    apr_interval_time_t recovery;   /**< time open before probing;
+    apr_interval_time_t recovery; /**< time open before probing;
                                          negative is treated as 0 */
-    apr_uint32_t half_open_calls;   /**< probes per half-open episode;
+    apr_uint32_t half_open_calls; /**< probes per half-open episode;
                                          0 is treated as 1 */
 } kvc_breaker_policy;
 
 /** Breaker state; lives in shared memory, zero-initialised = closed. */
 typedef struct {
-    apr_uint32_t state;             /**< a kvc_breaker_state */
+    apr_uint32_t state; /**< a kvc_breaker_state */
     apr_uint32_t consecutive_failures;
-    apr_time_t opened_at;           /**< OPEN: when it (re)opened;
+    apr_time_t opened_at;          /**< OPEN: when it (re)opened;
                                          HALF_OPEN: when the episode began */
-    apr_uint32_t probes_admitted;   /**< probes admitted this episode */
-    apr_uint32_t probes_in_flight;  /**< of those, results still awaited
+    apr_uint32_t probes_admitted;  /**< probes admitted this episode */
+    apr_uint32_t probes_in_flight; /**< of those, results still awaited
                                          (the first result ends the
                                          episode and clears both) */
-    apr_uint32_t opens;             /**< times opened, for metrics */
+    apr_uint32_t opens;            /**< times opened, for metrics */
 } kvc_breaker;
 
 /** Answer of kvc_breaker_admit(). */
 typedef enum {
-    KVC_BREAKER_REJECT,             /**< do not call the upstream */
-    KVC_BREAKER_ADMIT,              /**< ordinary call */
-    KVC_BREAKER_ADMIT_PROBE         /**< half-open probe: record it with
+    KVC_BREAKER_REJECT,     /**< do not call the upstream */
+    KVC_BREAKER_ADMIT,      /**< ordinary call */
+    KVC_BREAKER_ADMIT_PROBE /**< half-open probe: record it with
                                          probe = 1 */
 } kvc_breaker_admission;
 
@@ -133,8 +133,7 @@ kvc_breaker_state kvc_breaker_record(kvc_breaker *b,
  * @return 1 to reject without locking; 0 to go on to kvc_breaker_admit()
  */
 int kvc_breaker_fast_reject(const kvc_breaker *b,
-                            const kvc_breaker_policy *policy,
-                            apr_time_t now);
+                            const kvc_breaker_policy *policy, apr_time_t now);
 
 /**
  * Name of a state for logs and the status page.

@@ -57,8 +57,8 @@ void *kvc_config_create_dir(apr_pool_t *p, char *dir)
     return c;
 }
 
-#define KVC_MERGE_PTR(f)   (add->f ? add->f : base->f)
-#define KVC_MERGE_NUM(f)   (add->f >= 0 ? add->f : base->f)
+#define KVC_MERGE_PTR(f) (add->f ? add->f : base->f)
+#define KVC_MERGE_NUM(f) (add->f >= 0 ? add->f : base->f)
 
 void *kvc_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
 {
@@ -139,23 +139,22 @@ apr_interval_time_t kvc_conf_request_timeout(const kvc_dir_conf *c)
  * smaller of its own budget and that cap. */
 apr_interval_time_t kvc_conf_lookup_budget(const kvc_dir_conf *c)
 {
-    apr_interval_time_t t = c->lookup_timeout >= 0
-                            ? c->lookup_timeout : KVC_DEFAULT_LOOKUP_TIMEOUT;
+    apr_interval_time_t t =
+        c->lookup_timeout >= 0 ? c->lookup_timeout : KVC_DEFAULT_LOOKUP_TIMEOUT;
     return t < kvc_conf_request_timeout(c) ? t : kvc_conf_request_timeout(c);
 }
 
 apr_interval_time_t kvc_conf_tokenize_budget(const kvc_dir_conf *c)
 {
     apr_interval_time_t t = c->tokenize_timeout >= 0
-                            ? c->tokenize_timeout
-                            : KVC_DEFAULT_TOKENIZE_TIMEOUT;
+                                ? c->tokenize_timeout
+                                : KVC_DEFAULT_TOKENIZE_TIMEOUT;
     return t < kvc_conf_request_timeout(c) ? t : kvc_conf_request_timeout(c);
 }
 
 apr_off_t kvc_conf_max_body_size(const kvc_dir_conf *c)
 {
-    return c->max_body_size >= 0 ? c->max_body_size
-                                 : KVC_DEFAULT_MAX_BODY_SIZE;
+    return c->max_body_size >= 0 ? c->max_body_size : KVC_DEFAULT_MAX_BODY_SIZE;
 }
 
 long kvc_conf_min_match_tokens(const kvc_dir_conf *c)
@@ -197,8 +196,8 @@ double kvc_conf_memory_threshold(const kvc_dir_conf *c)
 static const char *bad_value(cmd_parms *cmd, const char *arg,
                              const char *reason)
 {
-    return apr_psprintf(cmd->pool, "%s: invalid value '%s': %s",
-                        cmd->cmd->name, arg, reason);
+    return apr_psprintf(cmd->pool, "%s: invalid value '%s': %s", cmd->cmd->name,
+                        arg, reason);
 }
 
 /* A duration of at least 1ms, for settings where 0 makes no sense. */
@@ -228,8 +227,7 @@ static const char *set_enable(cmd_parms *cmd, void *mconfig, int on)
         site = apr_array_push(enable_sites);
         site->s = cmd->server;
         site->conf = c;
-        site->where = apr_psprintf(cmd->pool, "%s:%d",
-                                   cmd->directive->filename,
+        site->where = apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename,
                                    cmd->directive->line_num);
     }
     return NULL;
@@ -237,18 +235,18 @@ static const char *set_enable(cmd_parms *cmd, void *mconfig, int on)
 
 /* Upstream base URLs: http or https, a host, no query; the trailing '/' is
  * dropped so that "/tokenize" and "/lookup" can be appended. */
-static const char *set_endpoint(cmd_parms *cmd, void *mconfig,
-                                const char *arg)
+static const char *set_endpoint(cmd_parms *cmd, void *mconfig, const char *arg)
 {
     apr_uri_t uri;
     char *url;
     apr_size_t len;
 
-    if (apr_uri_parse(cmd->pool, arg, &uri) != APR_SUCCESS
-        || !uri.scheme || !uri.hostname || !*uri.hostname
+    if (apr_uri_parse(cmd->pool, arg, &uri) != APR_SUCCESS || !uri.scheme
+        || !uri.hostname || !*uri.hostname
         || (strcasecmp(uri.scheme, "http") && strcasecmp(uri.scheme, "https"))
         || uri.query || uri.fragment) {
-        return bad_value(cmd, arg, "must be an http:// or https:// URL "
+        return bad_value(cmd, arg,
+                         "must be an http:// or https:// URL "
                          "without query, e.g. http://127.0.0.1:8000");
     }
     url = apr_pstrdup(cmd->pool, arg);
@@ -273,8 +271,7 @@ static const char *set_default_model(cmd_parms *cmd, void *mconfig,
 }
 
 /* A zero timeout would mean "no timeout" to libcurl, so it is refused. */
-static const char *set_timeout(cmd_parms *cmd, void *mconfig,
-                               const char *arg)
+static const char *set_timeout(cmd_parms *cmd, void *mconfig, const char *arg)
 {
     kvc_dir_conf *c = mconfig;
     apr_interval_time_t t;
@@ -377,15 +374,15 @@ static const char *set_load_weight(cmd_parms *cmd, void *mconfig,
 
 /* The provider itself is looked up in check_config: LoadModule lines for the
  * stock lbmethods may come after this directive. */
-static const char *set_fallback(cmd_parms *cmd, void *unused,
-                                const char *arg)
+static const char *set_fallback(cmd_parms *cmd, void *unused, const char *arg)
 {
-    kvc_server_conf *c = ap_get_module_config(cmd->server->module_config,
-                                              &kvcache_module);
+    kvc_server_conf *c =
+        ap_get_module_config(cmd->server->module_config, &kvcache_module);
 
     if (strcmp(arg, "byrequests") && strcmp(arg, "bybusyness")
         && strcmp(arg, "bytraffic")) {
-        return bad_value(cmd, arg, "must be byrequests, bybusyness or "
+        return bad_value(cmd, arg,
+                         "must be byrequests, bybusyness or "
                          "bytraffic");
     }
     c->fallback_name = arg;
@@ -415,26 +412,24 @@ static const char *set_breaker(cmd_parms *cmd, void *unused,
         return why;
     }
     if ((why = kvc_parse_long(failures, 1, 1000, &n))) {
-        return bad_value(cmd, failures, apr_pstrcat(cmd->pool, "FAILURES ",
-                                                    why, NULL));
+        return bad_value(cmd, failures,
+                         apr_pstrcat(cmd->pool, "FAILURES ", why, NULL));
     }
     if ((why = parse_positive_duration(cmd, recovery,
                                        &global_conf.breaker.recovery))) {
         return why;
     }
     if ((why = kvc_parse_long(probes, 1, 100, &k))) {
-        return bad_value(cmd, probes, apr_pstrcat(cmd->pool,
-                                                  "HALF_OPEN_CALLS ", why,
-                                                  NULL));
+        return bad_value(cmd, probes,
+                         apr_pstrcat(cmd->pool, "HALF_OPEN_CALLS ", why, NULL));
     }
     global_conf.breaker.failures = (apr_uint32_t)n;
     global_conf.breaker.half_open_calls = (apr_uint32_t)k;
     return NULL;
 }
 
-static const char *set_retry(cmd_parms *cmd, void *unused,
-                             const char *attempts, const char *base,
-                             const char *max)
+static const char *set_retry(cmd_parms *cmd, void *unused, const char *attempts,
+                             const char *base, const char *max)
 {
     long n;
     const char *why = ap_check_cmd_context(cmd, GLOBAL_ONLY);
@@ -443,12 +438,11 @@ static const char *set_retry(cmd_parms *cmd, void *unused,
         return why;
     }
     if ((why = kvc_parse_long(attempts, 1, 10, &n))) {
-        return bad_value(cmd, attempts, apr_pstrcat(cmd->pool, "ATTEMPTS ",
-                                                    why, NULL));
+        return bad_value(cmd, attempts,
+                         apr_pstrcat(cmd->pool, "ATTEMPTS ", why, NULL));
     }
     if ((why = parse_positive_duration(cmd, base, &global_conf.retry_base))
-        || (why = parse_positive_duration(cmd, max,
-                                          &global_conf.retry_max))) {
+        || (why = parse_positive_duration(cmd, max, &global_conf.retry_max))) {
         return why;
     }
     if (global_conf.retry_max < global_conf.retry_base) {
@@ -458,8 +452,7 @@ static const char *set_retry(cmd_parms *cmd, void *unused,
     return NULL;
 }
 
-static const char *set_ca_file(cmd_parms *cmd, void *unused,
-                               const char *arg)
+static const char *set_ca_file(cmd_parms *cmd, void *unused, const char *arg)
 {
     const char *why = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     const char *path;
@@ -469,9 +462,11 @@ static const char *set_ca_file(cmd_parms *cmd, void *unused,
         return why;
     }
     path = ap_server_root_relative(cmd->pool, arg);
-    if (!path || apr_stat(&finfo, path, APR_FINFO_TYPE, cmd->temp_pool)
-                 != APR_SUCCESS || finfo.filetype != APR_REG) {
-        return bad_value(cmd, arg, "must be a readable PEM file of CA "
+    if (!path
+        || apr_stat(&finfo, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
+        || finfo.filetype != APR_REG) {
+        return bad_value(cmd, arg,
+                         "must be a readable PEM file of CA "
                          "certificates");
     }
     global_conf.upstream_ca_file = path;
@@ -503,8 +498,7 @@ static const char *set_global_count(cmd_parms *cmd, void *unused,
         return bad_value(cmd, arg, why);
     }
     *(apr_uint32_t *)((char *)&global_conf
-                      + (apr_size_t)(apr_uintptr_t)cmd->info)
-        = (apr_uint32_t)n;
+                      + (apr_size_t)(apr_uintptr_t)cmd->info) = (apr_uint32_t)n;
     return NULL;
 }
 
@@ -516,7 +510,8 @@ static const char *set_global_duration(cmd_parms *cmd, void *unused,
     if (why) {
         return why;
     }
-    return parse_positive_duration(cmd, arg,
+    return parse_positive_duration(
+        cmd, arg,
         (apr_interval_time_t *)((char *)&global_conf
                                 + (apr_size_t)(apr_uintptr_t)cmd->info));
 }
@@ -526,15 +521,15 @@ static const char *set_action_flag(cmd_parms *cmd, void *mconfig, int on)
     kvc_dir_conf *c = mconfig;
 
     *(int *)((char *)c + (apr_size_t)(apr_uintptr_t)cmd->info) = on;
-    if (on && (apr_size_t)(apr_uintptr_t)cmd->info
-              != APR_OFFSETOF(kvc_dir_conf, pinning)) {
+    if (on
+        && (apr_size_t)(apr_uintptr_t)cmd->info
+               != APR_OFFSETOF(kvc_dir_conf, pinning)) {
         global_conf.signals_needed = 1;
     }
     return NULL;
 }
 
-static const char *set_threshold(cmd_parms *cmd, void *mconfig,
-                                 const char *arg)
+static const char *set_threshold(cmd_parms *cmd, void *mconfig, const char *arg)
 {
     double v;
     const char *why = kvc_parse_double(arg, 0.0, 1.0, &v);
@@ -561,12 +556,15 @@ static const char *set_hot_threshold(cmd_parms *cmd, void *mconfig,
 
 /* Instance ids and locations end up in JSON bodies and logs: the same
  * character rule as route ids. */
-static const char *check_name(cmd_parms *cmd, const char *arg,
-                              const char *what)
+static const char *check_name(cmd_parms *cmd, const char *arg, const char *what)
 {
     if (!kvc_route_id_valid(arg, strlen(arg))) {
-        return bad_value(cmd, arg, apr_pstrcat(cmd->pool, what, " must be 1 "
-                         "to 63 characters of A-Z a-z 0-9 . _ : @ -", NULL));
+        return bad_value(
+            cmd, arg,
+            apr_pstrcat(cmd->pool, what,
+                        " must be 1 "
+                        "to 63 characters of A-Z a-z 0-9 . _ : @ -",
+                        NULL));
     }
     return NULL;
 }
@@ -582,7 +580,8 @@ static const char *set_target(cmd_parms *cmd, void *mconfig,
 
     if (!strcmp(instance, "auto") && !strcmp(which, "evict")) {
         /* Memory pressure belongs to an instance, not to a prompt. */
-        return bad_value(cmd, instance, "INSTANCE must name an instance; "
+        return bad_value(cmd, instance,
+                         "INSTANCE must name an instance; "
                          "auto is for KVCachePin and KVCacheCompress");
     }
     if (strcmp(instance, "auto")) {
@@ -612,14 +611,12 @@ static const char *set_target(cmd_parms *cmd, void *mconfig,
 }
 
 static const char *set_pin_or_evict(cmd_parms *cmd, void *mconfig,
-                                    const char *instance,
-                                    const char *location)
+                                    const char *instance, const char *location)
 {
     return set_target(cmd, mconfig, instance, location, NULL);
 }
 
-static const char *set_evict_api(cmd_parms *cmd, void *mconfig,
-                                 const char *arg)
+static const char *set_evict_api(cmd_parms *cmd, void *mconfig, const char *arg)
 {
     kvc_dir_conf *c = mconfig;
 
@@ -671,43 +668,46 @@ const command_rec kvc_config_cmds[] = {
     AP_INIT_TAKE1("KVCacheLookupTimeout", set_timeout, (void *)1,
                   KVC_DIR_CONTEXT, "budget of the routing /lookup (50ms)"),
     AP_INIT_TAKE1("KVCacheTokenizeTimeout", set_timeout, (void *)2,
-                  KVC_DIR_CONTEXT, "budget of the request-path /tokenize "
+                  KVC_DIR_CONTEXT,
+                  "budget of the request-path /tokenize "
                   "(200ms)"),
-    AP_INIT_FLAG("KVCacheTokenCache", set_token_cache, NULL,
-                 KVC_DIR_CONTEXT, "On to cache tokenized prompts (On)"),
+    AP_INIT_FLAG("KVCacheTokenCache", set_token_cache, NULL, KVC_DIR_CONTEXT,
+                 "On to cache tokenized prompts (On)"),
     AP_INIT_TAKE1("KVCacheTokenCacheSize", set_token_cache_size, NULL,
                   RSRC_CONF, "token cache entries per process (1024)"),
-    AP_INIT_TAKE1("KVCacheTokenCacheTTL", set_token_cache_ttl, NULL,
-                  RSRC_CONF, "token cache entry lifetime (10m)"),
-    AP_INIT_TAKE1("KVCacheTokenCacheStore", set_token_store, NULL,
-                  RSRC_CONF, "socache provider[:args] of the shared token "
+    AP_INIT_TAKE1("KVCacheTokenCacheTTL", set_token_cache_ttl, NULL, RSRC_CONF,
+                  "token cache entry lifetime (10m)"),
+    AP_INIT_TAKE1("KVCacheTokenCacheStore", set_token_store, NULL, RSRC_CONF,
+                  "socache provider[:args] of the shared token "
                   "cache (shmcb)"),
     AP_INIT_TAKE3("KVCacheCircuitBreaker", set_breaker, NULL, RSRC_CONF,
                   "FAILURES RECOVERY HALF_OPEN_CALLS of each upstream's "
                   "breaker (5 10s 2)"),
     AP_INIT_TAKE3("KVCacheRetry", set_retry, NULL, RSRC_CONF,
                   "ATTEMPTS BASE MAX of LMCache calls (3 100ms 2s)"),
-    AP_INIT_TAKE1("KVCacheUpstreamCACertificate", set_ca_file, NULL,
-                  RSRC_CONF, "CA certificates for https upstreams"),
+    AP_INIT_TAKE1("KVCacheUpstreamCACertificate", set_ca_file, NULL, RSRC_CONF,
+                  "CA certificates for https upstreams"),
     AP_INIT_FLAG("KVCacheUpstreamVerify", set_verify, NULL, RSRC_CONF,
                  "Off to skip TLS verification of upstreams (On)"),
     AP_INIT_TAKE1("KVCacheMaxBodySize", set_max_body_size, NULL,
-                  KVC_DIR_CONTEXT, "larger bodies are forwarded unrouted "
+                  KVC_DIR_CONTEXT,
+                  "larger bodies are forwarded unrouted "
                   "(16M)"),
     AP_INIT_TAKE1("KVCacheMinMatchTokens", set_min_match_tokens, NULL,
-                  KVC_DIR_CONTEXT, "below this match for every member, no "
+                  KVC_DIR_CONTEXT,
+                  "below this match for every member, no "
                   "preference (1)"),
-    AP_INIT_TAKE1("KVCacheLoadWeight", set_load_weight, NULL,
-                  KVC_DIR_CONTEXT, "weight of the load term; 0 = pure "
+    AP_INIT_TAKE1("KVCacheLoadWeight", set_load_weight, NULL, KVC_DIR_CONTEXT,
+                  "weight of the load term; 0 = pure "
                   "max-match (1.0)"),
     AP_INIT_TAKE1("KVCacheFallbackLBMethod", set_fallback, NULL, RSRC_CONF,
                   "lbmethod for requests without a preference "
                   "(bybusyness)"),
-    AP_INIT_TAKE1("KVCacheTokenize", set_tokenize_mode, NULL,
-                  KVC_DIR_CONTEXT, "sync, async (Pixiu's) or off (sync)"),
+    AP_INIT_TAKE1("KVCacheTokenize", set_tokenize_mode, NULL, KVC_DIR_CONTEXT,
+                  "sync, async (Pixiu's) or off (sync)"),
     AP_INIT_TAKE1("KVCacheHotWindow", set_global_duration,
-                  (void *)APR_OFFSETOF(kvc_global_conf, hot_window),
-                  RSRC_CONF, "window of the hot-content counts (5m)"),
+                  (void *)APR_OFFSETOF(kvc_global_conf, hot_window), RSRC_CONF,
+                  "window of the hot-content counts (5m)"),
     AP_INIT_TAKE1("KVCacheHotMaxRecords", set_global_count,
                   (void *)APR_OFFSETOF(kvc_global_conf, hot_max_records),
                   RSRC_CONF, "cap of each key's count (300)"),
@@ -716,48 +716,53 @@ const command_rec kvc_config_cmds[] = {
                   RSRC_CONF, "keys in the shared hot table (4096)"),
     AP_INIT_TAKE1("KVCacheInstanceCapacity", set_global_count,
                   (void *)APR_OFFSETOF(kvc_global_conf, instance_capacity),
-                  RSRC_CONF, "requests an instance serves at once, the "
+                  RSRC_CONF,
+                  "requests an instance serves at once, the "
                   "unit of its load (256)"),
     AP_INIT_TAKE1("KVCacheScrapeInterval", set_global_duration,
                   (void *)APR_OFFSETOF(kvc_global_conf, scrape_interval),
                   RSRC_CONF, "how often instances' /metrics are read (5s)"),
     AP_INIT_TAKE1("KVCacheActionInterval", set_global_duration,
                   (void *)APR_OFFSETOF(kvc_global_conf, action_interval),
-                  RSRC_CONF, "least time between two /compress or two "
+                  RSRC_CONF,
+                  "least time between two /compress or two "
                   "/clear to one instance (30s)"),
     AP_INIT_TAKE1("KVCacheActionQueueSize", set_global_count,
                   (void *)APR_OFFSETOF(kvc_global_conf, action_queue_size),
                   RSRC_CONF, "background calls waiting per process (64)"),
     AP_INIT_FLAG("KVCachePinning", set_action_flag,
-                 (void *)APR_OFFSETOF(kvc_dir_conf, pinning),
-                 KVC_DIR_CONTEXT, "On to pin hot content (Off)"),
+                 (void *)APR_OFFSETOF(kvc_dir_conf, pinning), KVC_DIR_CONTEXT,
+                 "On to pin hot content (Off)"),
     AP_INIT_FLAG("KVCacheCompression", set_action_flag,
                  (void *)APR_OFFSETOF(kvc_dir_conf, compression),
                  KVC_DIR_CONTEXT, "On to compress under load (Off)"),
     AP_INIT_FLAG("KVCacheEviction", set_action_flag,
-                 (void *)APR_OFFSETOF(kvc_dir_conf, eviction),
-                 KVC_DIR_CONTEXT, "On to clear under memory pressure (Off)"),
+                 (void *)APR_OFFSETOF(kvc_dir_conf, eviction), KVC_DIR_CONTEXT,
+                 "On to clear under memory pressure (Off)"),
     AP_INIT_TAKE1("KVCacheHotThreshold", set_hot_threshold, NULL,
-                  KVC_DIR_CONTEXT, "requests in the window that make "
+                  KVC_DIR_CONTEXT,
+                  "requests in the window that make "
                   "content hot (10)"),
     AP_INIT_TAKE1("KVCacheLoadThreshold", set_threshold,
                   (void *)APR_OFFSETOF(kvc_dir_conf, load_threshold),
-                  KVC_DIR_CONTEXT, "instance load that triggers /compress "
+                  KVC_DIR_CONTEXT,
+                  "instance load that triggers /compress "
                   "(0.7)"),
     AP_INIT_TAKE1("KVCacheMemoryThreshold", set_threshold,
                   (void *)APR_OFFSETOF(kvc_dir_conf, memory_threshold),
-                  KVC_DIR_CONTEXT, "KV-cache usage that triggers /clear "
+                  KVC_DIR_CONTEXT,
+                  "KV-cache usage that triggers /clear "
                   "(0.85)"),
     AP_INIT_TAKE2("KVCachePin", set_pin_or_evict, "pin", KVC_DIR_CONTEXT,
                   "INSTANCE|auto LOCATION of /pin"),
-    AP_INIT_TAKE23("KVCacheCompress", set_target, "compress",
-                   KVC_DIR_CONTEXT, "INSTANCE|auto LOCATION [METHOD] of "
+    AP_INIT_TAKE23("KVCacheCompress", set_target, "compress", KVC_DIR_CONTEXT,
+                   "INSTANCE|auto LOCATION [METHOD] of "
                    "/compress (cachegen)"),
-    AP_INIT_TAKE2("KVCacheEvict", set_pin_or_evict, "evict",
-                  KVC_DIR_CONTEXT, "INSTANCE LOCATION of /clear"),
+    AP_INIT_TAKE2("KVCacheEvict", set_pin_or_evict, "evict", KVC_DIR_CONTEXT,
+                  "INSTANCE LOCATION of /clear"),
     AP_INIT_TAKE1("KVCacheEvictAPI", set_evict_api, NULL, KVC_DIR_CONTEXT,
                   "clear (LMCache) or evict (Pixiu-style) (clear)"),
-    {NULL}
+    { NULL }
 };
 
 static int kvc_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
@@ -823,17 +828,15 @@ static int kvc_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     const char *err;
     int i;
 
-    if ((err = kvc_tokstore_configure(global_conf.token_store, pconf,
-                                      ptemp))) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, main_s, "[kvcache] %s",
-                     err);
+    if ((err = kvc_tokstore_configure(global_conf.token_store, pconf, ptemp))) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, main_s, "[kvcache] %s", err);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     for (s = main_s; s; s = s->next) {
-        kvc_server_conf *sc = ap_get_module_config(s->module_config,
-                                                   &kvcache_module);
-        const char *name = sc->fallback_name ? sc->fallback_name
-                                             : KVC_DEFAULT_FALLBACK;
+        kvc_server_conf *sc =
+            ap_get_module_config(s->module_config, &kvcache_module);
+        const char *name =
+            sc->fallback_name ? sc->fallback_name : KVC_DEFAULT_FALLBACK;
 
         sc->fallback = ap_lookup_provider(PROXY_LBMETHOD, name, "0");
         if (!sc->fallback) {
@@ -846,14 +849,13 @@ static int kvc_check_config(apr_pool_t *pconf, apr_pool_t *plog,
         }
     }
     for (i = 0; enable_sites && i < enable_sites->nelts; i++) {
-        kvc_enable_site *site = &APR_ARRAY_IDX(enable_sites, i,
-                                               kvc_enable_site);
-        kvc_dir_conf *base = ap_get_module_config(site->s->lookup_defaults,
-                                                  &kvcache_module);
-        const kvc_dir_conf *c = site->conf == base
-                                ? base
-                                : kvc_config_merge_dir(ptemp, base,
-                                                       site->conf);
+        kvc_enable_site *site =
+            &APR_ARRAY_IDX(enable_sites, i, kvc_enable_site);
+        kvc_dir_conf *base =
+            ap_get_module_config(site->s->lookup_defaults, &kvcache_module);
+        const kvc_dir_conf *c =
+            site->conf == base ? base
+                               : kvc_config_merge_dir(ptemp, base, site->conf);
 
         if ((err = incomplete(c))) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, site->s,

@@ -19,49 +19,49 @@
 struct proxy_balancer_method;
 
 typedef enum {
-    KVC_TOKENIZE_SYNC,      /* within KVCacheTokenizeTimeout, then route */
-    KVC_TOKENIZE_ASYNC,     /* Pixiu's: in the background, for next time */
-    KVC_TOKENIZE_OFF        /* only what the token cache already holds */
+    KVC_TOKENIZE_SYNC,  /* within KVCacheTokenizeTimeout, then route */
+    KVC_TOKENIZE_ASYNC, /* Pixiu's: in the background, for next time */
+    KVC_TOKENIZE_OFF    /* only what the token cache already holds */
 } kvc_tokenize_mode;
 
 typedef enum { KVC_EVICT_API_CLEAR, KVC_EVICT_API_EVICT } kvc_evict_api;
 
 /** Where a cache action goes: KVCachePin, KVCacheCompress, KVCacheEvict. */
 typedef struct {
-    const char *instance;   /* NULL: "auto", the instance the lookup named */
+    const char *instance; /* NULL: "auto", the instance the lookup named */
     const char *location;
-    const char *method;     /* compress only */
+    const char *method; /* compress only */
 } kvc_action_target;
 
 /** Per-directory (server, vhost, <Location>, <Proxy>) settings. */
 typedef struct {
-    int enable;                          /* -1 = unset */
-    const char *vllm_endpoint;           /* base URL without trailing '/' */
+    int enable;                /* -1 = unset */
+    const char *vllm_endpoint; /* base URL without trailing '/' */
     const char *lmcache_endpoint;
     const char *default_model;
     apr_interval_time_t request_timeout; /* -1 = unset */
     apr_interval_time_t lookup_timeout;
     apr_interval_time_t tokenize_timeout;
-    int token_cache;                     /* -1 = unset */
-    apr_off_t max_body_size;             /* -1 = unset */
-    long min_match_tokens;               /* -1 = unset */
-    double load_weight;                  /* < 0 = unset */
-    int tokenize_mode;                   /* kvc_tokenize_mode, -1 = unset */
-    int pinning;                         /* -1 = unset */
+    int token_cache;         /* -1 = unset */
+    apr_off_t max_body_size; /* -1 = unset */
+    long min_match_tokens;   /* -1 = unset */
+    double load_weight;      /* < 0 = unset */
+    int tokenize_mode;       /* kvc_tokenize_mode, -1 = unset */
+    int pinning;             /* -1 = unset */
     int compression;
     int eviction;
-    long hot_threshold;                  /* -1 = unset */
-    double load_threshold;               /* < 0 = unset */
+    long hot_threshold;    /* -1 = unset */
+    double load_threshold; /* < 0 = unset */
     double memory_threshold;
-    const kvc_action_target *pin;        /* NULL = unset */
+    const kvc_action_target *pin; /* NULL = unset */
     const kvc_action_target *compress;
     const kvc_action_target *evict;
-    int evict_api;                       /* kvc_evict_api, -1 = unset */
+    int evict_api; /* kvc_evict_api, -1 = unset */
 } kvc_dir_conf;
 
 /** Per-server settings, merged from the main server into vhosts. */
 typedef struct {
-    const char *fallback_name;           /* NULL = unset */
+    const char *fallback_name;                    /* NULL = unset */
     const struct proxy_balancer_method *fallback; /* set by check_config */
 } kvc_server_conf;
 
@@ -70,12 +70,12 @@ typedef struct {
 typedef struct {
     apr_size_t token_cache_size;
     apr_interval_time_t token_cache_ttl;
-    const char *token_store;             /* socache "provider[:args]" */
-    kvc_breaker_policy breaker;          /* the same policy for each role */
+    const char *token_store;    /* socache "provider[:args]" */
+    kvc_breaker_policy breaker; /* the same policy for each role */
     unsigned retry_attempts;
     apr_interval_time_t retry_base;
     apr_interval_time_t retry_max;
-    const char *upstream_ca_file;        /* NULL: the system's CAs */
+    const char *upstream_ca_file; /* NULL: the system's CAs */
     int upstream_verify;
     apr_interval_time_t hot_window;
     apr_uint32_t hot_max_records;
@@ -84,7 +84,7 @@ typedef struct {
     apr_interval_time_t scrape_interval;
     apr_interval_time_t action_interval;
     apr_uint32_t action_queue_size;
-    int signals_needed;      /* some context compresses or evicts */
+    int signals_needed; /* some context compresses or evicts */
 } kvc_global_conf;
 
 /* Defaults, named once; the interface document lists the same values. */

@@ -32,16 +32,9 @@
  * wrong route.  Serializing would cost a copy of the whole prompt.
  */
 static const char *const kvc_members[] = {
-    "prompt",
-    "messages",
-    "tools",
-    "documents",
-    "chat_template",
-    "chat_template_kwargs",
-    "add_generation_prompt",
-    "continue_final_message",
-    "add_special_tokens",
-    "mm_processor_kwargs",
+    "prompt", "messages", "tools", "documents", "chat_template",
+    "chat_template_kwargs", "add_generation_prompt", "continue_final_message",
+    "add_special_tokens", "mm_processor_kwargs",
     /* not a key field: hashed on its own, decoded */
     "model"
 };
@@ -72,9 +65,8 @@ static int kvc_blank(const char *text, apr_size_t len)
             i += 3;
         }
         else if (c == 0xE2 && i + 2 < len && s[i + 1] == 0x80
-                 && ((s[i + 2] >= 0x80 && s[i + 2] <= 0x8A)
-                     || s[i + 2] == 0xA8 || s[i + 2] == 0xA9
-                     || s[i + 2] == 0xAF)) {
+                 && ((s[i + 2] >= 0x80 && s[i + 2] <= 0x8A) || s[i + 2] == 0xA8
+                     || s[i + 2] == 0xA9 || s[i + 2] == 0xAF)) {
             /* U+2000..U+200A, U+2028, U+2029, U+202F */
             i += 3;
         }
@@ -96,10 +88,10 @@ static int kvc_blank(const char *text, apr_size_t len)
 }
 
 #define KVC_NMEMBERS (sizeof(kvc_members) / sizeof(*kvc_members))
-#define KVC_NFIELDS (KVC_NMEMBERS - 1)
-#define KVC_PROMPT 0
+#define KVC_NFIELDS  (KVC_NMEMBERS - 1)
+#define KVC_PROMPT   0
 #define KVC_MESSAGES 1
-#define KVC_MODEL KVC_NFIELDS
+#define KVC_MODEL    KVC_NFIELDS
 
 /* What one pass over the body leaves for the decisions after it: every
  * member is a "last one wins" slot, as in json-c and Python's json.
@@ -151,8 +143,7 @@ static int kvc_scan_prompt(kvc_json_scan *s, apr_array_header_t *pieces)
     }
     s->p++;
     while ((step = kvc_json_element(s, &count)) == KVC_JSON_ITEM) {
-        if (*s->p == '"' ? !kvc_piece(s, pieces)
-                         : !kvc_json_skip_value(s, 2)) {
+        if (*s->p == '"' ? !kvc_piece(s, pieces) : !kvc_json_skip_value(s, 2)) {
             return 0;
         }
     }
@@ -306,9 +297,7 @@ static kvc_extract_status kvc_scan_body(const char *body, apr_size_t len,
         int ok;
 
         switch (i) {
-        case -1:
-            ok = kvc_json_skip_value(&s, 1);
-            break;
+        case -1: ok = kvc_json_skip_value(&s, 1); break;
         case KVC_MODEL:
             b->has_model = (*s.p == '"');
             ok = b->has_model ? kvc_json_string(&s, &b->model)
@@ -317,16 +306,13 @@ static kvc_extract_status kvc_scan_body(const char *body, apr_size_t len,
         case KVC_PROMPT:
         case KVC_MESSAGES:
             if (b->pieces[i] == NULL) {
-                b->pieces[i] = apr_array_make(b->pool, 4,
-                                              sizeof(kvc_json_str));
+                b->pieces[i] = apr_array_make(b->pool, 4, sizeof(kvc_json_str));
             }
             apr_array_clear(b->pieces[i]);
             ok = (i == KVC_PROMPT) ? kvc_scan_prompt(&s, b->pieces[i])
                                    : kvc_scan_messages(&s, b->pieces[i]);
             break;
-        default:
-            ok = kvc_json_skip_value(&s, 1);
-            break;
+        default: ok = kvc_json_skip_value(&s, 1); break;
         }
         if (!ok) {
             return KVC_EXTRACT_INVALID_JSON;
@@ -480,16 +466,11 @@ const char *kvc_key_hex(const unsigned char key[KVC_KEY_LEN],
 const char *kvc_extract_status_reason(kvc_extract_status status)
 {
     switch (status) {
-    case KVC_EXTRACT_OK:
-        return "ok";
-    case KVC_EXTRACT_INVALID_JSON:
-        return "invalid-json";
-    case KVC_EXTRACT_NOT_OBJECT:
-        return "not-object";
-    case KVC_EXTRACT_EMPTY_PROMPT:
-        return "empty-prompt";
-    case KVC_EXTRACT_INTERNAL:
-        return "internal-error";
+    case KVC_EXTRACT_OK: return "ok";
+    case KVC_EXTRACT_INVALID_JSON: return "invalid-json";
+    case KVC_EXTRACT_NOT_OBJECT: return "not-object";
+    case KVC_EXTRACT_EMPTY_PROMPT: return "empty-prompt";
+    case KVC_EXTRACT_INTERNAL: return "internal-error";
     }
     return "unknown";
 }

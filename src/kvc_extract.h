@@ -20,10 +20,10 @@ extern "C" {
 /** Outcome of kvc_extract(). */
 typedef enum {
     KVC_EXTRACT_OK,
-    KVC_EXTRACT_INVALID_JSON,  /**< not one strict JSON value, too deep */
-    KVC_EXTRACT_NOT_OBJECT,    /**< valid JSON, but not an object */
-    KVC_EXTRACT_EMPTY_PROMPT,  /**< no prompt text after the fallbacks */
-    KVC_EXTRACT_INTERNAL       /**< out of memory or digest failure */
+    KVC_EXTRACT_INVALID_JSON, /**< not one strict JSON value, too deep */
+    KVC_EXTRACT_NOT_OBJECT,   /**< valid JSON, but not an object */
+    KVC_EXTRACT_EMPTY_PROMPT, /**< no prompt text after the fallbacks */
+    KVC_EXTRACT_INTERNAL      /**< out of memory or digest failure */
 } kvc_extract_status;
 
 /** What routing needs to know about an inference request. */

@@ -31,7 +31,7 @@ extern "C" {
 /** Hits of one key over the recent window. */
 typedef struct {
     apr_uint32_t counts[KVC_HOT_BUCKETS]; /**< ring, slice i at i % BUCKETS */
-    apr_int64_t epoch;         /**< index of the newest bucket's time slice */
+    apr_int64_t epoch; /**< index of the newest bucket's time slice */
 } kvc_hot_window;
 
 /**

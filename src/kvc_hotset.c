@@ -11,7 +11,7 @@
 
 typedef struct {
     kvc_hot_window window;
-    apr_time_t pinned_at;          /* 0: never */
+    apr_time_t pinned_at; /* 0: never */
 } kvc_hot_slot;
 
 /* Layout: this header, the LRU index, then one slot per index slot. */
@@ -43,8 +43,8 @@ kvc_hotset *kvc_hotset_init(void *mem, apr_uint32_t capacity)
     kvc_hotset *hs = mem;
 
     hs->capacity = capacity;
-    hs->slots_offset = KVC_HOTSET_HEADER
-                       + APR_ALIGN_DEFAULT(kvc_lru_size(capacity));
+    hs->slots_offset =
+        KVC_HOTSET_HEADER + APR_ALIGN_DEFAULT(kvc_lru_size(capacity));
     kvc_lru_init((char *)mem + KVC_HOTSET_HEADER, capacity);
     memset(slots_of(hs), 0, (apr_size_t)capacity * sizeof(kvc_hot_slot));
     return hs;
@@ -74,8 +74,8 @@ apr_uint32_t kvc_hotset_hit(kvc_hotset *hs, const unsigned char key[32],
         kvc_lru_touch(index, i);
     }
     slot = &slots_of(hs)[i];
-    count = kvc_hot_hit(&slot->window, now, policy->window,
-                        policy->max_records);
+    count =
+        kvc_hot_hit(&slot->window, now, policy->window, policy->max_records);
     if (policy->threshold && count >= policy->threshold
         && (!slot->pinned_at || now - slot->pinned_at >= policy->window
             || now < slot->pinned_at)) {

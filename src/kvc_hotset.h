@@ -22,9 +22,9 @@
 typedef struct kvc_hotset kvc_hotset;
 
 typedef struct {
-    apr_interval_time_t window;   /* KVCacheHotWindow */
-    apr_uint32_t max_records;     /* KVCacheHotMaxRecords: count cap */
-    apr_uint32_t threshold;       /* KVCacheHotThreshold; 0: never pin */
+    apr_interval_time_t window; /* KVCacheHotWindow */
+    apr_uint32_t max_records;   /* KVCacheHotMaxRecords: count cap */
+    apr_uint32_t threshold;     /* KVCacheHotThreshold; 0: never pin */
 } kvc_hot_policy;
 
 /** Bytes needed for @a capacity keys. */

@@ -24,8 +24,8 @@ static long tls_verify = 1;
 typedef struct {
     char *data;
     apr_size_t len;
-    apr_size_t cap;          /* allocated */
-    apr_size_t max;          /* the caller's limit */
+    apr_size_t cap; /* allocated */
+    apr_size_t max; /* the caller's limit */
     int too_large;
 } kvc_http_sink;
 
@@ -108,7 +108,7 @@ static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 
     if (sink->len + n > sink->max) {
         sink->too_large = 1;
-        return 0;                  /* a short count makes libcurl abort */
+        return 0; /* a short count makes libcurl abort */
     }
     if (sink->len + n + 1 > sink->cap) {
         apr_size_t cap = sink->cap ? sink->cap : 4096;
@@ -132,19 +132,18 @@ static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 const char *kvc_http_result_name(kvc_http_result result)
 {
     switch (result) {
-    case KVC_HTTP_OK:        return "ok";
-    case KVC_HTTP_STATUS:    return "status";
-    case KVC_HTTP_TIMEOUT:   return "timeout";
+    case KVC_HTTP_OK: return "ok";
+    case KVC_HTTP_STATUS: return "status";
+    case KVC_HTTP_TIMEOUT: return "timeout";
     case KVC_HTTP_TOO_LARGE: return "too-large";
-    default:                 return "error";
+    default: return "error";
     }
 }
 
 /* One exchange on @a curl: a JSON POST when body is not NULL, else a
  * GET. */
-static kvc_http_result exchange(CURL *curl, const char *url,
-                                const char *body, apr_size_t len,
-                                apr_interval_time_t timeout,
+static kvc_http_result exchange(CURL *curl, const char *url, const char *body,
+                                apr_size_t len, apr_interval_time_t timeout,
                                 apr_size_t max_response, apr_pool_t *p,
                                 kvc_http_response *resp)
 {
@@ -159,8 +158,7 @@ static kvc_http_result exchange(CURL *curl, const char *url,
     curl_easy_setopt(curl, CURLOPT_URL, url);
     if (body) {
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)len);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
         curl_easy_setopt(curl, CURLOPT_HTTPHEADER, json_headers);
     }
     else {
@@ -168,8 +166,8 @@ static kvc_http_result exchange(CURL *curl, const char *url,
         curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
     }
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms
-                                                              : 1L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                     timeout_ms > 0 ? timeout_ms : 1L);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
                      timeout_ms > 0 ? timeout_ms : 1L);
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
@@ -195,14 +193,15 @@ static kvc_http_result exchange(CURL *curl, const char *url,
     }
     if (cc == CURLE_OK) {
         resp->result = (resp->status >= 200 && resp->status < 300)
-                       ? KVC_HTTP_OK : KVC_HTTP_STATUS;
+                           ? KVC_HTTP_OK
+                           : KVC_HTTP_STATUS;
     }
     else {
-        resp->result = sink.too_large ? KVC_HTTP_TOO_LARGE
+        resp->result = sink.too_large                   ? KVC_HTTP_TOO_LARGE
                        : cc == CURLE_OPERATION_TIMEDOUT ? KVC_HTTP_TIMEOUT
-                       : KVC_HTTP_ERROR;
-        resp->error = apr_pstrdup(p, errbuf[0] ? errbuf
-                                               : curl_easy_strerror(cc));
+                                                        : KVC_HTTP_ERROR;
+        resp->error =
+            apr_pstrdup(p, errbuf[0] ? errbuf : curl_easy_strerror(cc));
     }
     /* The error buffer lives on this stack frame. */
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
@@ -234,8 +233,7 @@ static kvc_http_result perform(const char *url, const char *body,
 }
 
 kvc_http_result kvc_http_post_json(const char *url, const char *body,
-                                   apr_size_t len,
-                                   apr_interval_time_t timeout,
+                                   apr_size_t len, apr_interval_time_t timeout,
                                    apr_size_t max_response, apr_pool_t *p,
                                    kvc_http_response *resp)
 {
@@ -257,6 +255,5 @@ kvc_http_result kvc_http_get(kvc_http_handle *h, const char *url,
                              apr_size_t max_response, apr_pool_t *p,
                              kvc_http_response *resp)
 {
-    return exchange((CURL *)h, url, NULL, 0, timeout, max_response, p,
-                    resp);
+    return exchange((CURL *)h, url, NULL, 0, timeout, max_response, p, resp);
 }

@@ -16,19 +16,19 @@
 #include "apr_time.h"
 
 typedef enum {
-    KVC_HTTP_OK,          /* 2xx, body within the cap */
-    KVC_HTTP_STATUS,      /* the upstream answered, but not 2xx */
-    KVC_HTTP_TIMEOUT,     /* the budget ran out */
-    KVC_HTTP_TOO_LARGE,   /* the response exceeded the size cap */
-    KVC_HTTP_ERROR        /* connection refused, reset, DNS, TLS... */
+    KVC_HTTP_OK,        /* 2xx, body within the cap */
+    KVC_HTTP_STATUS,    /* the upstream answered, but not 2xx */
+    KVC_HTTP_TIMEOUT,   /* the budget ran out */
+    KVC_HTTP_TOO_LARGE, /* the response exceeded the size cap */
+    KVC_HTTP_ERROR      /* connection refused, reset, DNS, TLS... */
 } kvc_http_result;
 
 typedef struct {
     kvc_http_result result;
-    long status;               /* HTTP status, 0 without a response */
-    const char *body;          /* NUL-terminated copy in the caller's pool */
+    long status;      /* HTTP status, 0 without a response */
+    const char *body; /* NUL-terminated copy in the caller's pool */
     apr_size_t len;
-    const char *error;         /* libcurl's message when not OK */
+    const char *error; /* libcurl's message when not OK */
     apr_interval_time_t elapsed;
 } kvc_http_response;
 
@@ -52,8 +52,7 @@ apr_status_t kvc_http_child_init(apr_pool_t *pchild, int max_handles,
  * @param max_response  larger responses are cut off (KVC_HTTP_TOO_LARGE)
  */
 kvc_http_result kvc_http_post_json(const char *url, const char *body,
-                                   apr_size_t len,
-                                   apr_interval_time_t timeout,
+                                   apr_size_t len, apr_interval_time_t timeout,
                                    apr_size_t max_response, apr_pool_t *p,
                                    kvc_http_response *resp);
 

@@ -17,11 +17,11 @@
  * known: request bodies are mostly long prompt strings, and a byte-wise
  * loop over them is what the whole parse would cost.
  */
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) \
+#if defined(__GNUC__) && defined(__BYTE_ORDER__)                               \
     && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define KVC_JSON_SWAR 1
 
-#define KVC_ONES APR_UINT64_C(0x0101010101010101)
+#define KVC_ONES  APR_UINT64_C(0x0101010101010101)
 #define KVC_HIGHS APR_UINT64_C(0x8080808080808080)
 
 /* High bit set in each byte of x that a string cannot simply skip: '"',
@@ -35,7 +35,8 @@ static APR_INLINE apr_uint64_t kvc_special8(apr_uint64_t x)
     apr_uint64_t b = x ^ (KVC_ONES * '\\');
 
     return (((q - KVC_ONES) & ~q) | ((b - KVC_ONES) & ~b)
-            | ((x - KVC_ONES * 0x20) & ~x) | x) & KVC_HIGHS;
+            | ((x - KVC_ONES * 0x20) & ~x) | x)
+           & KVC_HIGHS;
 }
 #endif
 
@@ -144,10 +145,14 @@ int kvc_json_string(kvc_json_scan *s, kvc_json_str *out)
                 return 0;
             }
             switch (p[1]) {
-            case '"': case '\\': case '/': case 'b':
-            case 'f': case 'n': case 'r': case 't':
-                p += 2;
-                break;
+            case '"':
+            case '\\':
+            case '/':
+            case 'b':
+            case 'f':
+            case 'n':
+            case 'r':
+            case 't': p += 2; break;
             case 'u':
                 if (end - p < 6 || !kvc_hex(p[2]) || !kvc_hex(p[3])
                     || !kvc_hex(p[4]) || !kvc_hex(p[5])) {
@@ -155,8 +160,7 @@ int kvc_json_string(kvc_json_scan *s, kvc_json_str *out)
                 }
                 p += 6;
                 break;
-            default:
-                return 0;
+            default: return 0;
             }
             escaped = 1;
             continue;
@@ -421,9 +425,7 @@ int kvc_json_str_is(const kvc_json_str *str, const char *lit)
                 cp = kvc_hex4(raw + i + 2);
                 i += 4;
                 break;
-            default:
-                cp = (unsigned char)raw[i + 1];
-                break;
+            default: cp = (unsigned char)raw[i + 1]; break;
             }
             i += 2;
         }
@@ -487,13 +489,31 @@ apr_size_t kvc_json_decode(const kvc_json_str *str, char *out)
         o += bs - p;
         p = bs;
         switch (p[1]) {
-        case 'b': *o++ = '\b'; p += 2; continue;
-        case 'f': *o++ = '\f'; p += 2; continue;
-        case 'n': *o++ = '\n'; p += 2; continue;
-        case 'r': *o++ = '\r'; p += 2; continue;
-        case 't': *o++ = '\t'; p += 2; continue;
+        case 'b':
+            *o++ = '\b';
+            p += 2;
+            continue;
+        case 'f':
+            *o++ = '\f';
+            p += 2;
+            continue;
+        case 'n':
+            *o++ = '\n';
+            p += 2;
+            continue;
+        case 'r':
+            *o++ = '\r';
+            p += 2;
+            continue;
+        case 't':
+            *o++ = '\t';
+            p += 2;
+            continue;
         case 'u': break;
-        default: *o++ = p[1]; p += 2; continue;
+        default:
+            *o++ = p[1];
+            p += 2;
+            continue;
         }
         cp = kvc_hex4(p + 2);
         p += 6;

@@ -35,27 +35,26 @@ extern "C" {
 #define KVC_JSON_MAX_DEPTH 64
 
 /** RFC 8259 whitespace; anything else (\v, \f, NUL) is junk. */
-#define KVC_JSON_WS(c) ((c) == ' ' || (c) == '\n' || (c) == '\r' \
-                        || (c) == '\t')
+#define KVC_JSON_WS(c) ((c) == ' ' || (c) == '\n' || (c) == '\r' || (c) == '\t')
 
 /** Position in a JSON text. */
 typedef struct {
-    const char *p;             /**< next unread byte */
-    const char *end;           /**< one past the last byte of the text */
+    const char *p;   /**< next unread byte */
+    const char *end; /**< one past the last byte of the text */
 } kvc_json_scan;
 
 /** A validated JSON string as it lies in the text, quotes excluded. */
 typedef struct {
-    const char *raw;           /**< first byte after the opening quote */
-    apr_size_t len;            /**< raw bytes up to the closing quote */
-    int escaped;               /**< 1 if raw holds a backslash escape */
+    const char *raw; /**< first byte after the opening quote */
+    apr_size_t len;  /**< raw bytes up to the closing quote */
+    int escaped;     /**< 1 if raw holds a backslash escape */
 } kvc_json_str;
 
 /** Outcome of one kvc_json_member() or kvc_json_element() step. */
 typedef enum {
-    KVC_JSON_ERROR = -1,       /**< not valid JSON */
-    KVC_JSON_END = 0,          /**< the container closed */
-    KVC_JSON_ITEM = 1          /**< s->p is at the next value */
+    KVC_JSON_ERROR = -1, /**< not valid JSON */
+    KVC_JSON_END = 0,    /**< the container closed */
+    KVC_JSON_ITEM = 1    /**< s->p is at the next value */
 } kvc_json_step;
 
 /** Skips JSON whitespace. */

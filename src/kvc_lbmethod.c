@@ -16,8 +16,8 @@
 
 APLOG_USE_MODULE(kvcache);
 
-static APR_OPTIONAL_FN_TYPE(proxy_balancer_get_best_worker)
-                            *get_best_worker_fn = NULL;
+static APR_OPTIONAL_FN_TYPE(
+    proxy_balancer_get_best_worker) *get_best_worker_fn = NULL;
 
 /*
  * The kvcache scheduler sends a request to the member that already holds
@@ -115,8 +115,8 @@ static kvc_reason survey(const proxy_balancer *balancer, kvc_pick *pick,
     double busy_sum = 0;
 
     for (i = 0; i < balancer->workers->nelts; i++) {
-        const proxy_worker *w = APR_ARRAY_IDX(balancer->workers, i,
-                                              proxy_worker *);
+        const proxy_worker *w =
+            APR_ARRAY_IDX(balancer->workers, i, proxy_worker *);
         int holds_enough = matched_tokens(pick->matches, w) >= min_match;
 
         named += is_named(pick->matches, w);
@@ -132,9 +132,9 @@ static kvc_reason survey(const proxy_balancer *balancer, kvc_pick *pick,
     if (eligible) {
         return KVC_REASON_COUNT;
     }
-    return !named ? KVC_REASON_UNKNOWN_INSTANCE
+    return !named           ? KVC_REASON_UNKNOWN_INSTANCE
            : named_unusable ? KVC_REASON_MEMBER_UNUSABLE
-           : KVC_REASON_BELOW_MIN_MATCH;
+                            : KVC_REASON_BELOW_MIN_MATCH;
 }
 
 static int is_best_kvcache(proxy_worker *current, proxy_worker *prev_best,
@@ -146,9 +146,9 @@ static int is_best_kvcache(proxy_worker *current, proxy_worker *prev_best,
     double score = kvc_score(matched, pick->prompt_tokens, busy,
                              pick->mean_busy, pick->weight);
 
-    if (prev_best && !kvc_score_prefer(score, busy, matched,
-                                       pick->best_score, pick->best_busy,
-                                       pick->best_matched)) {
+    if (prev_best
+        && !kvc_score_prefer(score, busy, matched, pick->best_score,
+                             pick->best_busy, pick->best_matched)) {
         return 0;
     }
     pick->best_score = score;
@@ -160,8 +160,7 @@ static int is_best_kvcache(proxy_worker *current, proxy_worker *prev_best,
 /* KVCACHE_ROUTE and KVCACHE_MATCHED_TOKENS describe the member finally
  * chosen, whoever chose it; requests the module never looked at (no
  * decision) are left alone. */
-static proxy_worker *chosen(request_rec *r, proxy_worker *worker,
-                            long matched)
+static proxy_worker *chosen(request_rec *r, proxy_worker *worker, long matched)
 {
     if (!apr_table_get(r->subprocess_env, KVC_ENV_DECISION)) {
         return worker;
@@ -194,12 +193,11 @@ static proxy_worker *delegate(proxy_balancer *balancer, request_rec *r,
                       fallback->name, worker ? worker->s->name : "none");
         kvc_route_fallback(r, reason);
     }
-    return chosen(r, worker, matches && worker
-                             ? matched_tokens(matches, worker) : 0);
+    return chosen(r, worker,
+                  matches && worker ? matched_tokens(matches, worker) : 0);
 }
 
-static proxy_worker *find_best_kvcache(proxy_balancer *balancer,
-                                       request_rec *r)
+static proxy_worker *find_best_kvcache(proxy_balancer *balancer, request_rec *r)
 {
     const char *note = apr_table_get(r->notes, KVC_NOTE_MATCHES);
     const char *prompt_tokens;
@@ -237,9 +235,10 @@ static proxy_worker *find_best_kvcache(proxy_balancer *balancer,
     ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
                   "[kvcache] %s: routed to %s (route %s, matched %ld of %ld "
                   "tokens, busy %" APR_SIZE_T_FMT ", mean busy %.2f, "
-                  "score %.3f)", balancer->s->name, worker->s->name,
-                  worker->s->route, pick.best_matched, pick.prompt_tokens,
-                  worker->s->busy, pick.mean_busy, pick.best_score);
+                  "score %.3f)",
+                  balancer->s->name, worker->s->name, worker->s->route,
+                  pick.best_matched, pick.prompt_tokens, worker->s->busy,
+                  pick.mean_busy, pick.best_score);
     apr_table_setn(r->subprocess_env, KVC_ENV_DECISION, "routed");
     return chosen(r, worker, pick.best_matched);
 }
@@ -260,12 +259,7 @@ static apr_status_t age(proxy_balancer *balancer, server_rec *s)
 }
 
 static const proxy_balancer_method kvcache_lbmethod = {
-    "kvcache",
-    &find_best_kvcache,
-    NULL,
-    &reset,
-    &age,
-    NULL
+    "kvcache", &find_best_kvcache, NULL, &reset, &age, NULL
 };
 
 static int kvc_lbmethod_post_config(apr_pool_t *pconf, apr_pool_t *plog,
@@ -275,8 +269,8 @@ static int kvc_lbmethod_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }
-    get_best_worker_fn = APR_RETRIEVE_OPTIONAL_FN(
-                             proxy_balancer_get_best_worker);
+    get_best_worker_fn =
+        APR_RETRIEVE_OPTIONAL_FN(proxy_balancer_get_best_worker);
     if (!get_best_worker_fn) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
                      "[kvcache] mod_proxy (2.4.35 or later) must be loaded "
@@ -288,8 +282,6 @@ static int kvc_lbmethod_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 
 void kvc_lbmethod_register_hooks(apr_pool_t *p)
 {
-    ap_register_provider(p, PROXY_LBMETHOD, "kvcache", "0",
-                         &kvcache_lbmethod);
-    ap_hook_post_config(kvc_lbmethod_post_config, NULL, NULL,
-                        APR_HOOK_MIDDLE);
+    ap_register_provider(p, PROXY_LBMETHOD, "kvcache", "0", &kvcache_lbmethod);
+    ap_hook_post_config(kvc_lbmethod_post_config, NULL, NULL, APR_HOOK_MIDDLE);
 }

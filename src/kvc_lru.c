@@ -19,10 +19,10 @@
 
 typedef struct {
     unsigned char key[32];
-    apr_uint32_t hnext;        /* bucket chain */
+    apr_uint32_t hnext; /* bucket chain */
     apr_uint32_t hprev;
-    apr_uint32_t newer;        /* recency list, towards the head */
-    apr_uint32_t older;        /* towards the tail; next free when free */
+    apr_uint32_t newer; /* recency list, towards the head */
+    apr_uint32_t older; /* towards the tail; next free when free */
     apr_uint32_t used;
 } kvc_lru_node;
 
@@ -35,8 +35,8 @@ struct kvc_lru {
     apr_uint32_t capacity;
     apr_uint32_t bucket_bits;
     apr_uint32_t count;
-    apr_uint32_t head;         /* most recently used */
-    apr_uint32_t tail;         /* least recently used, evicted first */
+    apr_uint32_t head; /* most recently used */
+    apr_uint32_t tail; /* least recently used, evicted first */
     apr_uint32_t free_head;
     apr_uint32_t reserved;
     apr_uint64_t seed;
@@ -60,25 +60,26 @@ static apr_uint32_t *kvc_lru_buckets(kvc_lru *lru)
 
 static kvc_lru_node *kvc_lru_nodes(kvc_lru *lru)
 {
-    return (kvc_lru_node *)(void *)((char *)lru + sizeof(*lru)
-                            + sizeof(apr_uint32_t) * ((apr_size_t)1
-                                                      << lru->bucket_bits));
+    return (
+        kvc_lru_node *)(void *)((char *)lru + sizeof(*lru)
+                                + sizeof(apr_uint32_t)
+                                      * ((apr_size_t)1 << lru->bucket_bits));
 }
 
 static const kvc_lru_node *kvc_lru_cnodes(const kvc_lru *lru)
 {
-    return (const kvc_lru_node *)(const void *)
-           ((const char *)lru + sizeof(*lru)
-            + sizeof(apr_uint32_t) * ((apr_size_t)1 << lru->bucket_bits));
+    return (const kvc_lru_node *)(const void *)((const char *)lru + sizeof(*lru)
+                                                + sizeof(apr_uint32_t)
+                                                      * ((apr_size_t)1
+                                                         << lru->bucket_bits));
 }
 
-static apr_uint32_t kvc_lru_bucket(const kvc_lru *lru,
-                                   const unsigned char *key)
+static apr_uint32_t kvc_lru_bucket(const kvc_lru *lru, const unsigned char *key)
 {
     apr_uint64_t h;
 
     if (lru->bucket_bits == 0) {
-        return 0;              /* a shift by 64 would be undefined */
+        return 0; /* a shift by 64 would be undefined */
     }
     memcpy(&h, key, sizeof(h));
     h = (h ^ lru->seed) * APR_UINT64_C(0x9E3779B97F4A7C15);
@@ -133,10 +134,10 @@ apr_size_t kvc_lru_size(apr_uint32_t capacity)
     if (capacity == 0 || capacity > KVC_LRU_MAX_CAPACITY) {
         return 0;
     }
-    size = sizeof(kvc_lru)
-           + sizeof(apr_uint32_t) * ((apr_uint64_t)1
-                                     << kvc_lru_bits_for(capacity))
-           + sizeof(kvc_lru_node) * (apr_uint64_t)capacity;
+    size =
+        sizeof(kvc_lru)
+        + sizeof(apr_uint32_t) * ((apr_uint64_t)1 << kvc_lru_bits_for(capacity))
+        + sizeof(kvc_lru_node) * (apr_uint64_t)capacity;
     if (size > (apr_uint64_t)APR_SIZE_MAX) {
         return 0;
     }
@@ -166,8 +167,7 @@ kvc_lru *kvc_lru_init(void *mem, apr_uint32_t capacity)
 #endif
     if (seed == 0) {
         /* Weak, but it only guards chain lengths, not secrets. */
-        seed = (apr_uint64_t)apr_time_now()
-               ^ (apr_uint64_t)(apr_uintptr_t)mem;
+        seed = (apr_uint64_t)apr_time_now() ^ (apr_uint64_t)(apr_uintptr_t)mem;
     }
     lru->seed = seed;
 
@@ -281,7 +281,7 @@ apr_uint32_t kvc_lru_insert(kvc_lru *lru, const unsigned char key[32],
     if (lru->free_head == KVC_LRU_NONE) {
         slot = lru->tail;
         if (!kvc_lru_valid(lru, slot)) {
-            return KVC_LRU_NONE;   /* damaged block: nothing to evict */
+            return KVC_LRU_NONE; /* damaged block: nothing to evict */
         }
         if (evicted_key != NULL) {
             memcpy(evicted_key, nodes[slot].key, 32);
@@ -294,7 +294,7 @@ apr_uint32_t kvc_lru_insert(kvc_lru *lru, const unsigned char key[32],
 
     slot = lru->free_head;
     if (slot >= lru->capacity) {
-        return KVC_LRU_NONE;       /* damaged free list */
+        return KVC_LRU_NONE; /* damaged free list */
     }
     n = &nodes[slot];
     lru->free_head = n->older;

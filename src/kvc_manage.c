@@ -24,24 +24,22 @@ static const char *action_body(request_rec *r, const char *fields,
                                const kvc_tokens *tokens, apr_size_t *len)
 {
     apr_size_t tokens_len;
-    const char *lookup = kvc_wire_lookup_request(tokens, r->pool,
-                                                 &tokens_len);
+    const char *lookup = kvc_wire_lookup_request(tokens, r->pool, &tokens_len);
     char *body = apr_pstrcat(r->pool, "{", fields, ",", lookup + 1, NULL);
 
     *len = strlen(body);
     return body;
 }
 
-static void submit(request_rec *r, const kvc_dir_conf *conf,
-                   kvc_action action, const char *path, const char *body,
-                   apr_size_t len, const char *instance)
+static void submit(request_rec *r, const kvc_dir_conf *conf, kvc_action action,
+                   const char *path, const char *body, apr_size_t len,
+                   const char *instance)
 {
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   "[kvcache] queueing %s for instance %s",
                   kvc_action_name(action), instance);
     kvc_actions_submit(r->server, action,
-                       apr_pstrcat(r->pool, conf->lmcache_endpoint, path,
-                                   NULL),
+                       apr_pstrcat(r->pool, conf->lmcache_endpoint, path, NULL),
                        body, len, kvc_conf_request_timeout(conf));
 }
 
@@ -51,7 +49,8 @@ static void pin_if_hot(request_rec *r, const kvc_dir_conf *conf,
 {
     const kvc_global_conf *g = kvc_config_global();
     const char *instance = conf->pin->instance ? conf->pin->instance
-                           : best ? best->instance_id : NULL;
+                           : best              ? best->instance_id
+                                               : NULL;
     kvc_hot_policy policy;
     kvc_hotset *hs = kvc_shm_hotset();
     apr_uint32_t count;
@@ -74,9 +73,12 @@ static void pin_if_hot(request_rec *r, const kvc_dir_conf *conf,
     if (!due) {
         return;
     }
-    body = action_body(r, apr_psprintf(r->pool, "\"instance_id\":\"%s\","
-                                       "\"location\":\"%s\"", instance,
-                                       conf->pin->location), tokens, &len);
+    body = action_body(r,
+                       apr_psprintf(r->pool,
+                                    "\"instance_id\":\"%s\","
+                                    "\"location\":\"%s\"",
+                                    instance, conf->pin->location),
+                       tokens, &len);
     submit(r, conf, KVC_ACTION_PIN, "/pin", body, len, instance);
 }
 
@@ -94,10 +96,11 @@ static int due(const char *instance, int compress, double threshold)
         return 0;
     }
     e = kvc_signals_find(sig, instance, 0);
-    if (e && kvc_signals_fresh(e, now, KVC_SIGNALS_MAX_AGE_INTERVALS
-                                       * g->scrape_interval)) {
-        double measure = compress ? kvc_signals_load(e, g->instance_capacity)
-                                  : e->kv_usage;
+    if (e
+        && kvc_signals_fresh(
+            e, now, KVC_SIGNALS_MAX_AGE_INTERVALS * g->scrape_interval)) {
+        double measure =
+            compress ? kvc_signals_load(e, g->instance_capacity) : e->kv_usage;
 
         if (measure >= threshold) {
             turn = kvc_signals_take_turn(compress ? &e->last_compress
@@ -110,21 +113,23 @@ static int due(const char *instance, int compress, double threshold)
 }
 
 static void compress_if_loaded(request_rec *r, const kvc_dir_conf *conf,
-                               const kvc_tokens *tokens,
-                               const kvc_match *best)
+                               const kvc_tokens *tokens, const kvc_match *best)
 {
     const kvc_action_target *t = conf->compress;
     const char *instance = t->instance ? t->instance
-                           : best ? best->instance_id : NULL;
+                           : best      ? best->instance_id
+                                       : NULL;
     apr_size_t len;
     const char *body;
 
     if (!instance || !due(instance, 1, kvc_conf_load_threshold(conf))) {
         return;
     }
-    body = action_body(r, apr_psprintf(r->pool, "\"instance_id\":\"%s\","
-                                       "\"method\":\"%s\",\"location\":\"%s\"",
-                                       instance, t->method, t->location),
+    body = action_body(r,
+                       apr_psprintf(r->pool,
+                                    "\"instance_id\":\"%s\","
+                                    "\"method\":\"%s\",\"location\":\"%s\"",
+                                    instance, t->method, t->location),
                        tokens, &len);
     submit(r, conf, KVC_ACTION_COMPRESS, "/compress", body, len, instance);
 }
@@ -142,20 +147,23 @@ static void clear_if_full(request_rec *r, const kvc_dir_conf *conf,
         return;
     }
     if (conf->evict_api == KVC_EVICT_API_EVICT) {
-        body = action_body(r, apr_psprintf(r->pool, "\"instance_id\":\"%s\"",
-                                           t->instance), tokens, &len);
+        body = action_body(
+            r, apr_psprintf(r->pool, "\"instance_id\":\"%s\"", t->instance),
+            tokens, &len);
         submit(r, conf, KVC_ACTION_CLEAR, "/evict", body, len, t->instance);
         return;
     }
-    body = apr_psprintf(r->pool, "{\"instance_id\":\"%s\",\"location\":"
-                        "\"%s\"}", t->instance, t->location);
+    body = apr_psprintf(r->pool,
+                        "{\"instance_id\":\"%s\",\"location\":"
+                        "\"%s\"}",
+                        t->instance, t->location);
     submit(r, conf, KVC_ACTION_CLEAR, "/clear", body, strlen(body),
            t->instance);
 }
 
 void kvc_manage_request(request_rec *r, const kvc_dir_conf *conf,
-                        const unsigned char key[32],
-                        const kvc_tokens *tokens, const kvc_match *best)
+                        const unsigned char key[32], const kvc_tokens *tokens,
+                        const kvc_match *best)
 {
     /* The targets are checked together with the switches at startup;
      * only odd <Location> nesting can leave one unset here. */

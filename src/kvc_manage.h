@@ -26,7 +26,7 @@
  * @param best  the lookup's best match, NULL when there was none
  */
 void kvc_manage_request(request_rec *r, const kvc_dir_conf *conf,
-                        const unsigned char key[32],
-                        const kvc_tokens *tokens, const kvc_match *best);
+                        const unsigned char key[32], const kvc_tokens *tokens,
+                        const kvc_match *best);
 
 #endif /* KVC_MANAGE_H */

@@ -39,8 +39,8 @@ static const char kvc_size_big[] = "size is too large";
 /* apr_off_t is 64 bits on every platform httpd builds with large file
  * support, but APR publishes no maximum, so derive it from the width.
  */
-#define KVC_OFF_T_MAX ((apr_off_t)(sizeof(apr_off_t) == 8 \
-                                   ? APR_INT64_MAX : APR_INT32_MAX))
+#define KVC_OFF_T_MAX                                                          \
+    ((apr_off_t)(sizeof(apr_off_t) == 8 ? APR_INT64_MAX : APR_INT32_MAX))
 
 /* Reads a run of ASCII digits into *out.  Returns the number of digits
  * consumed, or -1 when the value exceeds 'limit'.  Done by hand because
@@ -64,8 +64,7 @@ static int kvc_digits(const char *s, apr_uint64_t limit, apr_uint64_t *out)
     return n;
 }
 
-const char *kvc_parse_duration(const char *text,
-                               apr_interval_time_t *out_usec)
+const char *kvc_parse_duration(const char *text, apr_interval_time_t *out_usec)
 {
     apr_uint64_t v, mult;
     const char *unit;
@@ -126,17 +125,13 @@ const char *kvc_parse_size(const char *text, apr_off_t *out_bytes)
             return kvc_size_reason;
         }
         switch (*unit) {
-        case 'k': case 'K':
-            mult = APR_UINT64_C(1) << 10;
-            break;
-        case 'm': case 'M':
-            mult = APR_UINT64_C(1) << 20;
-            break;
-        case 'g': case 'G':
-            mult = APR_UINT64_C(1) << 30;
-            break;
-        default:
-            return kvc_size_reason;
+        case 'k':
+        case 'K': mult = APR_UINT64_C(1) << 10; break;
+        case 'm':
+        case 'M': mult = APR_UINT64_C(1) << 20; break;
+        case 'g':
+        case 'G': mult = APR_UINT64_C(1) << 30; break;
+        default: return kvc_size_reason;
         }
     }
     if (v > (apr_uint64_t)KVC_OFF_T_MAX / mult) {

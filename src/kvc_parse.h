@@ -27,8 +27,7 @@ extern "C" {
  * @param out_usec receives the duration in microseconds on success
  * @return NULL on success, else a static reason
  */
-const char *kvc_parse_duration(const char *text,
-                               apr_interval_time_t *out_usec);
+const char *kvc_parse_duration(const char *text, apr_interval_time_t *out_usec);
 
 /**
  * Parse a size: a non-negative whole number of bytes with an optional

@@ -11,10 +11,10 @@
 /* Largest decimal digit count that always fits an apr_uint64_t. */
 #define KVC_PT_MAX_DIGITS 19
 
-static const double kvc_pt_pow10[] = {
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
-};
+static const double kvc_pt_pow10[] = { 1e0,  1e1,  1e2,  1e3,  1e4,  1e5,
+                                       1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                       1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+                                       1e18, 1e19, 1e20, 1e21, 1e22 };
 
 static int kvc_pt_blank(char c)
 {
@@ -73,7 +73,7 @@ static double kvc_pt_scale(apr_uint64_t mantissa, long exp10)
         return 0.0;
     }
     if (exp10 > 400) {
-        return v * 1e308 * 1e308;          /* +Inf: rejected by caller */
+        return v * 1e308 * 1e308; /* +Inf: rejected by caller */
     }
     if (exp10 < -400) {
         return 0.0;
@@ -117,7 +117,7 @@ static int kvc_pt_number(const char *s, const char *e, double *v)
             }
         }
         else {
-            exp10++;               /* a dropped integer digit */
+            exp10++; /* a dropped integer digit */
         }
     }
     if (s < e && *s == '.') {
@@ -146,7 +146,7 @@ static int kvc_pt_number(const char *s, const char *e, double *v)
         }
         for (; s < e && kvc_pt_digit(*s); s++) {
             edigits++;
-            if (x < 100000) {      /* saturate: 1e100000 is Inf anyway */
+            if (x < 100000) { /* saturate: 1e100000 is Inf anyway */
                 x = x * 10 + (*s - '0');
             }
         }
@@ -228,9 +228,8 @@ static int kvc_pt_wanted(const char *name, apr_size_t nlen,
 }
 
 /* One line [s, e) without its newline. */
-static void kvc_pt_line(const char *s, const char *e,
-                        const char *const *names, apr_size_t n,
-                        double *out, int *found)
+static void kvc_pt_line(const char *s, const char *e, const char *const *names,
+                        apr_size_t n, double *out, int *found)
 {
     const char *name, *val, *ts;
     apr_size_t nlen, i;
@@ -253,7 +252,7 @@ static void kvc_pt_line(const char *s, const char *e,
         return;
     }
     if (s < e && !kvc_pt_blank(*s) && *s != '{') {
-        return;                /* e.g. "name-x 1": not a metric name */
+        return; /* e.g. "name-x 1": not a metric name */
     }
     s = kvc_pt_skip_blanks(s, e);
     if (s < e && *s == '{') {
@@ -297,8 +296,8 @@ static void kvc_pt_line(const char *s, const char *e,
 }
 
 int kvc_promtext_values(const char *text, apr_size_t len,
-                        const char *const *names, apr_size_t n,
-                        double *out, int *found)
+                        const char *const *names, apr_size_t n, double *out,
+                        int *found)
 {
     const char *p = text, *end;
     apr_size_t i;
@@ -316,7 +315,7 @@ int kvc_promtext_values(const char *text, apr_size_t len,
         const char *nl = memchr(p, '\n', (apr_size_t)(end - p));
 
         if (nl == NULL) {
-            break;             /* unterminated: possibly cut short */
+            break; /* unterminated: possibly cut short */
         }
         kvc_pt_line(p, nl, names, n, out, found);
         p = nl + 1;

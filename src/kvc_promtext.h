@@ -48,8 +48,8 @@ extern "C" {
  * @return the number of names found
  */
 int kvc_promtext_values(const char *text, apr_size_t len,
-                        const char *const *names, apr_size_t n,
-                        double *out, int *found);
+                        const char *const *names, apr_size_t n, double *out,
+                        int *found);
 
 #ifdef __cplusplus
 }

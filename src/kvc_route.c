@@ -32,20 +32,18 @@ APLOG_USE_MODULE(kvcache);
 
 void kvc_route_fallback(request_rec *r, kvc_reason reason)
 {
-    apr_table_setn(r->subprocess_env, KVC_ENV_DECISION,
-                   apr_pstrcat(r->pool, "fallback:", kvc_reason_name(reason),
-                               NULL));
+    apr_table_setn(
+        r->subprocess_env, KVC_ENV_DECISION,
+        apr_pstrcat(r->pool, "fallback:", kvc_reason_name(reason), NULL));
 }
 
 /* Only the initial, reverse-proxied POST to a balancer can be steered;
  * everything else passes untouched. */
 static int is_candidate(const request_rec *r, const kvc_dir_conf *conf)
 {
-    return kvc_conf_enabled(conf)
-           && r->method_number == M_POST
+    return kvc_conf_enabled(conf) && r->method_number == M_POST
            && ap_is_initial_req((request_rec *)r)
-           && r->proxyreq == PROXYREQ_REVERSE
-           && r->filename
+           && r->proxyreq == PROXYREQ_REVERSE && r->filename
            && !strncmp(r->filename, "proxy:balancer://", 17);
 }
 
@@ -73,12 +71,12 @@ static kvc_reason call_failure(request_rec *r, kvc_role role,
     int tokenize = role == KVC_ROLE_TOKENIZE;
     kvc_reason reason =
         out->result == KVC_UPSTREAM_BREAKER_OPEN
-        ? (tokenize ? KVC_REASON_TOKENIZE_BREAKER_OPEN
-                    : KVC_REASON_LOOKUP_BREAKER_OPEN)
+            ? (tokenize ? KVC_REASON_TOKENIZE_BREAKER_OPEN
+                        : KVC_REASON_LOOKUP_BREAKER_OPEN)
         : out->result == KVC_UPSTREAM_TIMEOUT
-        ? (tokenize ? KVC_REASON_TOKENIZE_TIMEOUT
-                    : KVC_REASON_LOOKUP_TIMEOUT)
-        : (tokenize ? KVC_REASON_TOKENIZE_ERROR : KVC_REASON_LOOKUP_ERROR);
+            ? (tokenize ? KVC_REASON_TOKENIZE_TIMEOUT
+                        : KVC_REASON_LOOKUP_TIMEOUT)
+            : (tokenize ? KVC_REASON_TOKENIZE_ERROR : KVC_REASON_LOOKUP_ERROR);
 
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   "[kvcache] %s failed: %s after %d attempt(s) (last: %s, "
@@ -100,8 +98,8 @@ static int parse_tokenize(const kvc_http_response *resp, void *baton)
 {
     kvc_tokenize_result *res = baton;
 
-    return kvc_wire_parse_tokens(resp->body, resp->len, res->pool,
-                                 res->tokens) != KVC_WIRE_OK;
+    return kvc_wire_parse_tokens(resp->body, resp->len, res->pool, res->tokens)
+           != KVC_WIRE_OK;
 }
 
 typedef struct {
@@ -123,40 +121,36 @@ static int parse_lookup(const kvc_http_response *resp, void *baton)
 /* Tokens as vLLM would prefill them: the client's own body goes to
  * /tokenize, so chat templates, tools and template options all count. */
 static kvc_reason get_tokens(request_rec *r, const kvc_dir_conf *conf,
-                             const kvc_request_info *info,
-                             const kvc_body *body, kvc_tokens *tokens)
+                             const kvc_request_info *info, const kvc_body *body,
+                             kvc_tokens *tokens)
 {
     int use_cache = kvc_conf_token_cache(conf);
     kvc_tokenize_result res = { r->pool, tokens };
     kvc_upstream_outcome out;
     const char *url;
 
-    if (use_cache && kvc_tokstore_get(r->server, info->key, r->pool,
-                                      tokens)) {
+    if (use_cache && kvc_tokstore_get(r->server, info->key, r->pool, tokens)) {
         return KVC_REASON_COUNT;
     }
     url = apr_pstrcat(r->pool, conf->vllm_endpoint, "/tokenize", NULL);
     switch (kvc_conf_tokenize_mode(conf)) {
-    case KVC_TOKENIZE_OFF:
-        return KVC_REASON_TOKENIZE_OFF;
+    case KVC_TOKENIZE_OFF: return KVC_REASON_TOKENIZE_OFF;
     case KVC_TOKENIZE_ASYNC:
         /* Pixiu's timing: this request goes unrouted, the next identical
          * one finds the tokens (a full queue only delays that). */
         if (use_cache) {
-            kvc_actions_submit_tokenize(r->server, url, body->data,
-                                        body->len,
+            kvc_actions_submit_tokenize(r->server, url, body->data, body->len,
                                         kvc_conf_request_timeout(conf),
                                         info->key);
         }
         return KVC_REASON_TOKENIZE_PENDING;
-    default:
-        break;
+    default: break;
     }
-    if (kvc_upstream_call(r->server, KVC_ROLE_TOKENIZE, url,
-                          body->data, body->len,
-                          kvc_conf_tokenize_budget(conf),
+    if (kvc_upstream_call(r->server, KVC_ROLE_TOKENIZE, url, body->data,
+                          body->len, kvc_conf_tokenize_budget(conf),
                           KVC_TOKENIZE_MAX_RESPONSE, parse_tokenize, &res,
-                          r->pool, &out) != KVC_UPSTREAM_OK) {
+                          r->pool, &out)
+        != KVC_UPSTREAM_OK) {
         return call_failure(r, KVC_ROLE_TOKENIZE, &out);
     }
     if (use_cache) {
@@ -166,20 +160,19 @@ static kvc_reason get_tokens(request_rec *r, const kvc_dir_conf *conf,
 }
 
 static kvc_reason lookup(request_rec *r, const kvc_dir_conf *conf,
-                         const kvc_tokens *tokens,
-                         apr_array_header_t **matches)
+                         const kvc_tokens *tokens, apr_array_header_t **matches)
 {
     apr_size_t len;
     const char *req = kvc_wire_lookup_request(tokens, r->pool, &len);
     kvc_lookup_result res = { r->pool, NULL, 0, KVC_WIRE_GARBAGE };
     kvc_upstream_outcome out;
 
-    if (kvc_upstream_call(r->server, KVC_ROLE_LOOKUP,
-                          apr_pstrcat(r->pool, conf->lmcache_endpoint,
-                                      "/lookup", NULL),
-                          req, len, kvc_conf_lookup_budget(conf),
-                          KVC_LOOKUP_MAX_RESPONSE, parse_lookup, &res,
-                          r->pool, &out) != KVC_UPSTREAM_OK) {
+    if (kvc_upstream_call(
+            r->server, KVC_ROLE_LOOKUP,
+            apr_pstrcat(r->pool, conf->lmcache_endpoint, "/lookup", NULL), req,
+            len, kvc_conf_lookup_budget(conf), KVC_LOOKUP_MAX_RESPONSE,
+            parse_lookup, &res, r->pool, &out)
+        != KVC_UPSTREAM_OK) {
         return call_failure(r, KVC_ROLE_LOOKUP, &out);
     }
     if (res.skipped) {
@@ -187,7 +180,8 @@ static kvc_reason lookup(request_rec *r, const kvc_dir_conf *conf,
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                       "[kvcache] lookup: ignored %" APR_SIZE_T_FMT
                       " layout_info entries with invalid instance ids or "
-                      "values", res.skipped);
+                      "values",
+                      res.skipped);
     }
     *matches = res.matches;
     return res.status == KVC_WIRE_EMPTY ? KVC_REASON_LOOKUP_EMPTY
@@ -238,8 +232,8 @@ static int kvc_route_fixups(request_rec *r)
                             conf->default_model ? conf->default_model : "",
                             r->pool, &info);
     if (extracted != KVC_EXTRACT_OK) {
-        kvc_route_fallback(r, kvc_reason_from_name(
-                                  kvc_extract_status_reason(extracted)));
+        kvc_route_fallback(
+            r, kvc_reason_from_name(kvc_extract_status_reason(extracted)));
         return DECLINED;
     }
     apr_table_setn(r->notes, KVC_NOTE_PROMPT_HASH,
@@ -299,8 +293,7 @@ static void kvc_route_child_init(apr_pool_t *pchild, server_rec *s)
 
     ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
     rv = kvc_http_child_init(pchild,
-                             (threads > 0 ? threads : 1)
-                             + KVC_ACTION_WORKERS,
+                             (threads > 0 ? threads : 1) + KVC_ACTION_WORKERS,
                              g->upstream_ca_file, g->upstream_verify);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,

@@ -18,7 +18,7 @@
 /* Names other modules and administrators see (docs/interface). */
 #define KVC_NOTE_MATCHES      "kvcache-matches"
 #define KVC_NOTE_ROUTE        "kvcache-route"
-#define KVC_NOTE_PROMPT_HASH  "kvcache-prompt-hash"  /* for logs */
+#define KVC_NOTE_PROMPT_HASH  "kvcache-prompt-hash" /* for logs */
 #define KVC_ENV_ROUTE         "KVCACHE_ROUTE"
 #define KVC_ENV_MATCHED       "KVCACHE_MATCHED_TOKENS"
 #define KVC_ENV_PROMPT_TOKENS "KVCACHE_PROMPT_TOKENS"

@@ -11,10 +11,10 @@
 double kvc_score(long matched, long prompt_tokens, double busy,
                  double mean_busy, double weight)
 {
-    double hit = (double)matched / (double)(prompt_tokens > 0 ? prompt_tokens
-                                                             : 1);
-    double relative_load = (busy - mean_busy)
-                           / (mean_busy > 1.0 ? mean_busy : 1.0);
+    double hit =
+        (double)matched / (double)(prompt_tokens > 0 ? prompt_tokens : 1);
+    double relative_load =
+        (busy - mean_busy) / (mean_busy > 1.0 ? mean_busy : 1.0);
 
     return hit - weight * relative_load;
 }

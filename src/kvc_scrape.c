@@ -18,8 +18,8 @@
 
 APLOG_USE_MODULE(kvcache);
 
-#define KVC_WATCHDOG_NAME      "_kvcache_scraper_"
-#define KVC_METRICS_MAX_SIZE   (4 * 1024 * 1024)
+#define KVC_WATCHDOG_NAME    "_kvcache_scraper_"
+#define KVC_METRICS_MAX_SIZE (4 * 1024 * 1024)
 
 /* vLLM renamed gpu_cache_usage_perc to kv_cache_usage_perc; ask for both
  * and prefer the new name. */
@@ -59,16 +59,16 @@ static void scrape_member(const proxy_worker *w, apr_pool_t *p)
                         found);
     if (!found[M_KV_USAGE] && !found[M_GPU_USAGE]) {
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, main_server,
-                     "[kvcache] scrape %s (%s): no KV-cache usage metric",
-                     url, w->s->route);
+                     "[kvcache] scrape %s (%s): no KV-cache usage metric", url,
+                     w->s->route);
         return;
     }
     if (kvc_shm_lock() != APR_SUCCESS) {
         return;
     }
     if ((e = kvc_signals_find(sig, w->s->route, 1))) {
-        e->kv_usage = found[M_KV_USAGE] ? values[M_KV_USAGE]
-                                        : values[M_GPU_USAGE];
+        e->kv_usage =
+            found[M_KV_USAGE] ? values[M_KV_USAGE] : values[M_GPU_USAGE];
         e->running = found[M_RUNNING] ? values[M_RUNNING] : 0;
         e->waiting = found[M_WAITING] ? values[M_WAITING] : 0;
         e->scraped_at = apr_time_now();
@@ -76,7 +76,8 @@ static void scrape_member(const proxy_worker *w, apr_pool_t *p)
     kvc_shm_unlock();
     ap_log_error(APLOG_MARK, APLOG_TRACE1, 0, main_server,
                  "[kvcache] scrape %s: kv usage %.3f, running %.0f, "
-                 "waiting %.0f", w->s->route,
+                 "waiting %.0f",
+                 w->s->route,
                  found[M_KV_USAGE] ? values[M_KV_USAGE] : values[M_GPU_USAGE],
                  values[M_RUNNING], values[M_WAITING]);
 }
@@ -89,8 +90,7 @@ static void scrape_all(apr_pool_t *p)
     int i, j;
 
     for (s = main_server; proxy && s; s = s->next) {
-        proxy_server_conf *conf = ap_get_module_config(s->module_config,
-                                                       proxy);
+        proxy_server_conf *conf = ap_get_module_config(s->module_config, proxy);
         proxy_balancer *balancers = (proxy_balancer *)conf->balancers->elts;
 
         for (i = 0; i < conf->balancers->nelts; i++) {
@@ -100,8 +100,7 @@ static void scrape_all(apr_pool_t *p)
                 continue;
             }
             for (j = 0; j < b->workers->nelts; j++) {
-                proxy_worker *w = APR_ARRAY_IDX(b->workers, j,
-                                                proxy_worker *);
+                proxy_worker *w = APR_ARRAY_IDX(b->workers, j, proxy_worker *);
 
                 if (!w->s->route[0]
                     || apr_hash_get(seen, w->s->route, APR_HASH_KEY_STRING)) {
@@ -131,8 +130,7 @@ static apr_status_t scrape_callback(int state, void *data, apr_pool_t *pool)
             client = NULL;
         }
         break;
-    default:
-        break;
+    default: break;
     }
     return APR_SUCCESS;
 }
@@ -140,8 +138,8 @@ static apr_status_t scrape_callback(int state, void *data, apr_pool_t *pool)
 static int kvc_scrape_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                                   apr_pool_t *ptemp, server_rec *s)
 {
-    APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *get_instance;
-    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *register_callback;
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) * get_instance;
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) * register_callback;
     ap_watchdog_t *watchdog;
     apr_status_t rv;
 
@@ -151,8 +149,7 @@ static int kvc_scrape_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return OK;
     }
     get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
-    register_callback = APR_RETRIEVE_OPTIONAL_FN(
-                            ap_watchdog_register_callback);
+    register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
     if (!get_instance || !register_callback) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
                      "[kvcache] KVCacheCompression and KVCacheEviction need "
@@ -175,10 +172,9 @@ static int kvc_scrape_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 
 void kvc_scrape_register_hooks(apr_pool_t *p)
 {
-    static const char *const before[] = { "mod_proxy.c",
-                                          "mod_proxy_balancer.c", NULL };
+    static const char *const before[] = { "mod_proxy.c", "mod_proxy_balancer.c",
+                                          NULL };
     static const char *const after[] = { "mod_watchdog.c", NULL };
 
-    ap_hook_post_config(kvc_scrape_post_config, before, after,
-                        APR_HOOK_LAST);
+    ap_hook_post_config(kvc_scrape_post_config, before, after, APR_HOOK_LAST);
 }

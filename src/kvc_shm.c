@@ -36,8 +36,8 @@ static apr_global_mutex_t *mutex;
 static int kvc_shm_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
                               apr_pool_t *ptemp)
 {
-    apr_status_t rv = ap_mutex_register(pconf, KVC_SHM_MUTEX_TYPE, NULL,
-                                        APR_LOCK_DEFAULT, 0);
+    apr_status_t rv =
+        ap_mutex_register(pconf, KVC_SHM_MUTEX_TYPE, NULL, APR_LOCK_DEFAULT, 0);
 
     if (rv != APR_SUCCESS) {
         ap_log_perror(APLOG_MARK, APLOG_CRIT, rv, plog,
@@ -92,15 +92,16 @@ static int kvc_shm_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 
     index_off = APR_ALIGN_DEFAULT(sizeof(kvc_shm_header));
     sizes_off = index_off + APR_ALIGN_DEFAULT(kvc_lru_size(token_slots));
-    hotset_off = sizes_off
-                 + APR_ALIGN_DEFAULT(token_slots * sizeof(apr_uint32_t));
+    hotset_off =
+        sizes_off + APR_ALIGN_DEFAULT(token_slots * sizeof(apr_uint32_t));
     size = hotset_off + APR_ALIGN_DEFAULT(kvc_hotset_size(g->hot_max_keys));
 
     rv = create_segment(size, s, pconf);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
                      "[kvcache] cannot create %" APR_SIZE_T_FMT " bytes of "
-                     "shared memory", size);
+                     "shared memory",
+                     size);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     base = apr_shm_baseaddr_get(shm);
@@ -130,8 +131,7 @@ static void kvc_shm_child_init(apr_pool_t *pchild, server_rec *s)
         return;
     }
     /* File-based mechanisms need the child to reopen the lock file. */
-    rv = apr_global_mutex_child_init(&mutex,
-                                     apr_global_mutex_lockfile(mutex),
+    rv = apr_global_mutex_child_init(&mutex, apr_global_mutex_lockfile(mutex),
                                      pchild);
     if (rv != APR_SUCCESS) {
         /* Not fatal, and never exit here: a child that dies in child_init
@@ -139,7 +139,8 @@ static void kvc_shm_child_init(apr_pool_t *pchild, server_rec *s)
          * state is simply not used. */
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
                      "[kvcache] cannot attach the %s mutex; shared state "
-                     "is disabled in this process", KVC_SHM_MUTEX_TYPE);
+                     "is disabled in this process",
+                     KVC_SHM_MUTEX_TYPE);
         mutex = NULL;
     }
 }
@@ -171,8 +172,7 @@ kvc_stats *kvc_shm_stats(void)
 
 kvc_hotset *kvc_shm_hotset(void)
 {
-    return header ? kvc_hotset_attach((char *)header
-                                      + header->hotset_offset)
+    return header ? kvc_hotset_attach((char *)header + header->hotset_offset)
                   : NULL;
 }
 
@@ -183,24 +183,21 @@ kvc_signals *kvc_shm_signals(void)
 
 kvc_lru *kvc_shm_token_index(void)
 {
-    return header ? kvc_lru_attach((char *)header
-                                   + header->token_index_offset)
+    return header ? kvc_lru_attach((char *)header + header->token_index_offset)
                   : NULL;
 }
 
 apr_uint32_t *kvc_shm_token_sizes(void)
 {
-    return header ? (apr_uint32_t *)((char *)header
-                                     + header->token_sizes_offset)
-                  : NULL;
+    return header
+               ? (apr_uint32_t *)((char *)header + header->token_sizes_offset)
+               : NULL;
 }
 
 void kvc_shm_register_hooks(apr_pool_t *p)
 {
     ap_hook_pre_config(kvc_shm_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* Before the other units' post_config hooks, which may use it. */
-    ap_hook_post_config(kvc_shm_post_config, NULL, NULL,
-                        APR_HOOK_REALLY_FIRST);
-    ap_hook_child_init(kvc_shm_child_init, NULL, NULL,
-                       APR_HOOK_REALLY_FIRST);
+    ap_hook_post_config(kvc_shm_post_config, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_child_init(kvc_shm_child_init, NULL, NULL, APR_HOOK_REALLY_FIRST);
 }

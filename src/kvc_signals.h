@@ -17,16 +17,16 @@
 #include "apr.h"
 #include "apr_time.h"
 
-#define KVC_SIGNALS_MAX 64
-#define KVC_INSTANCE_ID_MAX 64   /* httpd's route= limit, with the NUL */
+#define KVC_SIGNALS_MAX     64
+#define KVC_INSTANCE_ID_MAX 64 /* httpd's route= limit, with the NUL */
 
 typedef struct {
     char id[KVC_INSTANCE_ID_MAX];
-    apr_time_t scraped_at;       /* 0: never scraped successfully */
-    double kv_usage;             /* vllm:kv_cache_usage_perc, 0..1 */
-    double running;              /* vllm:num_requests_running */
-    double waiting;              /* vllm:num_requests_waiting */
-    apr_time_t last_compress;    /* 0: never */
+    apr_time_t scraped_at;    /* 0: never scraped successfully */
+    double kv_usage;          /* vllm:kv_cache_usage_perc, 0..1 */
+    double running;           /* vllm:num_requests_running */
+    double waiting;           /* vllm:num_requests_waiting */
+    apr_time_t last_compress; /* 0: never */
     apr_time_t last_clear;
 } kvc_instance_signals;
 

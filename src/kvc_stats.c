@@ -13,22 +13,34 @@
 #include "kvc_stats.h"
 
 static const char *const reason_names[KVC_REASON_COUNT] = {
-    "not-json", "encoded-body", "body-too-large", "invalid-json",
-    "not-object", "empty-prompt", "not-configured", "tokenize-timeout",
-    "tokenize-error", "tokenize-breaker-open", "tokenize-pending",
+    "not-json",
+    "encoded-body",
+    "body-too-large",
+    "invalid-json",
+    "not-object",
+    "empty-prompt",
+    "not-configured",
+    "tokenize-timeout",
+    "tokenize-error",
+    "tokenize-breaker-open",
+    "tokenize-pending",
     "tokenize-off",
-    "lookup-timeout", "lookup-error", "lookup-breaker-open", "lookup-empty",
-    "unknown-instance", "member-unusable", "below-min-match",
-    "no-usable-member", "bad-matches-note"
+    "lookup-timeout",
+    "lookup-error",
+    "lookup-breaker-open",
+    "lookup-empty",
+    "unknown-instance",
+    "member-unusable",
+    "below-min-match",
+    "no-usable-member",
+    "bad-matches-note"
 };
 
-static const char *const role_names[KVC_ROLE_COUNT] = {
-    "tokenize", "lookup", "manage"
-};
+static const char *const role_names[KVC_ROLE_COUNT] = { "tokenize", "lookup",
+                                                        "manage" };
 
-static const char *const action_names[KVC_ACTION_COUNT] = {
-    "pin", "compress", "clear"
-};
+static const char *const action_names[KVC_ACTION_COUNT] = { "pin", "compress",
+                                                            "clear" };
 
 static const char *const outcome_names[KVC_ACTION_OUTCOME_COUNT] = {
     "sent", "failed", "dropped"
@@ -37,13 +49,12 @@ static const char *const outcome_names[KVC_ACTION_OUTCOME_COUNT] = {
 /* Upper bounds in seconds: from sub-millisecond token-cache-fed lookups to
  * calls that hit a 2s request timeout. */
 static const double latency_bounds[KVC_LATENCY_BUCKETS] = {
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
 };
 /* The same, as labels: APR's formatter would print %g as ".0005". */
 static const char *const latency_labels[KVC_LATENCY_BUCKETS] = {
-    "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
-    "0.25", "0.5", "1", "2.5"
+    "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
+    "0.05",   "0.1",   "0.25",   "0.5",   "1",    "2.5"
 };
 
 const char *kvc_reason_name(kvc_reason reason)
@@ -95,8 +106,7 @@ void kvc_stats_call(kvc_stats *st, kvc_role role, kvc_call_outcome outcome,
         b++;
     }
     apr_atomic_inc64(&c->buckets[b]);
-    apr_atomic_add64(&c->latency_us, (apr_uint64_t)(elapsed > 0 ? elapsed
-                                                                : 0));
+    apr_atomic_add64(&c->latency_us, (apr_uint64_t)(elapsed > 0 ? elapsed : 0));
 }
 
 /* Routes get a slot the first time they are routed to; a slot is claimed
@@ -111,8 +121,7 @@ static kvc_route_stats *route_slot(kvc_stats *st, const char *route)
     for (i = 0; i < used && i < KVC_STATS_ROUTES; i++) {
         kvc_route_stats *slot = &st->routes[i];
 
-        if (apr_atomic_read32(&slot->ready)
-            && !strcmp(slot->route, route)) {
+        if (apr_atomic_read32(&slot->ready) && !strcmp(slot->route, route)) {
             return slot;
         }
     }
@@ -154,8 +163,7 @@ void kvc_stats_request(kvc_stats *st, kvc_reason reason, long prompt_tokens,
         apr_atomic_add64(&st->matched_tokens,
                          (apr_uint64_t)(matched > 0 ? matched : 0));
         apr_atomic_add64(&st->best_matched_tokens,
-                         (apr_uint64_t)(best_matched > 0 ? best_matched
-                                                         : 0));
+                         (apr_uint64_t)(best_matched > 0 ? best_matched : 0));
     }
 }
 
@@ -188,8 +196,8 @@ static void emit(kvc_out *out, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    APR_ARRAY_PUSH(out->parts, const char *) = apr_pvsprintf(out->pool, fmt,
-                                                             ap);
+    APR_ARRAY_PUSH(out->parts, const char *) =
+        apr_pvsprintf(out->pool, fmt, ap);
     va_end(ap);
 }
 
@@ -238,8 +246,7 @@ static void render_prometheus(kvc_out *out, const kvc_stats *st,
     emit(out, "kvcache_requests_seen_total " U64 "\n", rd(&st->seen));
     prom_header(out, "kvcache_requests_eligible_total", "counter",
                 "Requests with a prompt to route.");
-    emit(out, "kvcache_requests_eligible_total " U64 "\n",
-         rd(&st->eligible));
+    emit(out, "kvcache_requests_eligible_total " U64 "\n", rd(&st->eligible));
     prom_header(out, "kvcache_requests_routed_total", "counter",
                 "Requests sent to the member the kvcache score chose.");
     emit(out, "kvcache_requests_routed_total " U64 "\n", rd(&st->routed));
@@ -251,8 +258,7 @@ static void render_prometheus(kvc_out *out, const kvc_stats *st,
     }
     prom_header(out, "kvcache_prompt_tokens_total", "counter",
                 "Prompt tokens of tokenized requests.");
-    emit(out, "kvcache_prompt_tokens_total " U64 "\n",
-         rd(&st->prompt_tokens));
+    emit(out, "kvcache_prompt_tokens_total " U64 "\n", rd(&st->prompt_tokens));
     prom_header(out, "kvcache_matched_tokens_total", "counter",
                 "Cached prompt tokens the chosen member holds (predicted "
                 "hit).");
@@ -297,27 +303,30 @@ static void render_prometheus(kvc_out *out, const kvc_stats *st,
         for (j = 0; j <= KVC_LATENCY_BUCKETS; j++) {
             cumulative += rd(&c->buckets[j]);
             if (j < KVC_LATENCY_BUCKETS) {
-                emit(out, "kvcache_upstream_duration_seconds_bucket{role="
-                     "\"%s\",le=\"%s\"} " U64 "\n", role_names[i],
-                     latency_labels[j], cumulative);
+                emit(out,
+                     "kvcache_upstream_duration_seconds_bucket{role="
+                     "\"%s\",le=\"%s\"} " U64 "\n",
+                     role_names[i], latency_labels[j], cumulative);
             }
             else {
-                emit(out, "kvcache_upstream_duration_seconds_bucket{role="
-                     "\"%s\",le=\"+Inf\"} " U64 "\n", role_names[i],
-                     cumulative);
+                emit(out,
+                     "kvcache_upstream_duration_seconds_bucket{role="
+                     "\"%s\",le=\"+Inf\"} " U64 "\n",
+                     role_names[i], cumulative);
             }
         }
-        emit(out, "kvcache_upstream_duration_seconds_sum{role=\"%s\"} "
-             "%.6f\n", role_names[i],
-             (double)rd(&c->latency_us) / APR_USEC_PER_SEC);
-        emit(out, "kvcache_upstream_duration_seconds_count{role=\"%s\"} "
-             U64 "\n", role_names[i], cumulative);
+        emit(out,
+             "kvcache_upstream_duration_seconds_sum{role=\"%s\"} "
+             "%.6f\n",
+             role_names[i], (double)rd(&c->latency_us) / APR_USEC_PER_SEC);
+        emit(out,
+             "kvcache_upstream_duration_seconds_count{role=\"%s\"} " U64 "\n",
+             role_names[i], cumulative);
     }
     prom_header(out, "kvcache_breaker_state", "gauge",
                 "Circuit breaker state by role (1 for the current one).");
     for (i = 0; i < KVC_ROLE_COUNT; i++) {
-        static const char *const states[] = { "closed", "open",
-                                              "half-open" };
+        static const char *const states[] = { "closed", "open", "half-open" };
 
         for (j = 0; j < 3; j++) {
             emit(out, "kvcache_breaker_state{role=\"%s\",state=\"%s\"} %d\n",
@@ -341,8 +350,7 @@ static void render_prometheus(kvc_out *out, const kvc_stats *st,
          rd(&st->token_cache_misses));
     prom_header(out, "kvcache_token_cache_entries", "gauge",
                 "Entries in the token cache.");
-    emit(out, "kvcache_token_cache_entries " U64 "\n",
-         g->token_cache_entries);
+    emit(out, "kvcache_token_cache_entries " U64 "\n", g->token_cache_entries);
     prom_header(out, "kvcache_hot_keys", "gauge",
                 "Prompts tracked in the hot window.");
     emit(out, "kvcache_hot_keys " U64 "\n", g->hot_keys);
@@ -350,16 +358,18 @@ static void render_prometheus(kvc_out *out, const kvc_stats *st,
                 "Cache-management actions by outcome.");
     for (i = 0; i < KVC_ACTION_COUNT; i++) {
         for (j = 0; j < KVC_ACTION_OUTCOME_COUNT; j++) {
-            emit(out, "kvcache_actions_total{action=\"%s\",outcome=\"%s\"} "
-                 U64 "\n", action_names[i], outcome_names[j],
-                 rd(&st->actions[i][j]));
+            emit(out,
+                 "kvcache_actions_total{action=\"%s\",outcome=\"%s\"} " U64
+                 "\n",
+                 action_names[i], outcome_names[j], rd(&st->actions[i][j]));
         }
     }
     prom_header(out, "kvcache_routed_total", "counter",
                 "Requests routed by the kvcache score, by member route.");
     for (i = 0; i < KVC_STATS_ROUTES
                 && i < (int)apr_atomic_read32(
-                           (volatile apr_uint32_t *)&st->routes_used); i++) {
+                       (volatile apr_uint32_t *)&st->routes_used);
+         i++) {
         const kvc_route_stats *r = &st->routes[i];
 
         if (apr_atomic_read32((volatile apr_uint32_t *)&r->ready)) {
@@ -375,22 +385,26 @@ static void render_json(kvc_out *out, const kvc_stats *st,
     int i, j;
     const char *sep = "";
 
-    emit(out, "{\"requests\":{\"seen\":" U64 ",\"eligible\":" U64
-         ",\"routed\":" U64 "},\"fallbacks\":{", rd(&st->seen),
-         rd(&st->eligible), rd(&st->routed));
+    emit(out,
+         "{\"requests\":{\"seen\":" U64 ",\"eligible\":" U64 ",\"routed\":" U64
+         "},\"fallbacks\":{",
+         rd(&st->seen), rd(&st->eligible), rd(&st->routed));
     for (i = 0; i < KVC_REASON_COUNT; i++) {
         emit(out, "%s\"%s\":" U64, i ? "," : "", reason_names[i],
              rd(&st->fallbacks[i]));
     }
-    emit(out, "},\"tokens\":{\"prompt\":" U64 ",\"matched\":" U64
-         ",\"best_matched\":" U64 "},\"upstreams\":{", rd(&st->prompt_tokens),
-         rd(&st->matched_tokens), rd(&st->best_matched_tokens));
+    emit(out,
+         "},\"tokens\":{\"prompt\":" U64 ",\"matched\":" U64
+         ",\"best_matched\":" U64 "},\"upstreams\":{",
+         rd(&st->prompt_tokens), rd(&st->matched_tokens),
+         rd(&st->best_matched_tokens));
     for (i = 0; i < KVC_ROLE_COUNT; i++) {
         const kvc_call_stats *c = &st->calls[i];
         apr_uint64_t count = 0;
 
-        emit(out, "%s\"%s\":{\"calls\":" U64 ",\"errors\":" U64
-             ",\"timeouts\":" U64 ",\"rejected\":" U64 ",\"breaker\":\"%s\""
+        emit(out,
+             "%s\"%s\":{\"calls\":" U64 ",\"errors\":" U64 ",\"timeouts\":" U64
+             ",\"rejected\":" U64 ",\"breaker\":\"%s\""
              ",\"breaker_opens\":" U64 ",\"latency_seconds\":{\"buckets\":{",
              i ? "," : "", role_names[i], rd(&c->calls), rd(&c->errors),
              rd(&c->timeouts), rd(&c->rejected), g->breaker_state[i],
@@ -408,7 +422,8 @@ static void render_json(kvc_out *out, const kvc_stats *st,
         emit(out, "},\"sum\":%.6f,\"count\":" U64 "}}",
              (double)rd(&c->latency_us) / APR_USEC_PER_SEC, count);
     }
-    emit(out, "},\"token_cache\":{\"hits\":" U64 ",\"misses\":" U64
+    emit(out,
+         "},\"token_cache\":{\"hits\":" U64 ",\"misses\":" U64
          ",\"entries\":" U64 "},\"hot_keys\":" U64 ",\"actions\":{",
          rd(&st->token_cache_hits), rd(&st->token_cache_misses),
          g->token_cache_entries, g->hot_keys);
@@ -423,7 +438,8 @@ static void render_json(kvc_out *out, const kvc_stats *st,
     emit(out, "},\"routes\":{");
     for (i = 0; i < KVC_STATS_ROUTES
                 && i < (int)apr_atomic_read32(
-                           (volatile apr_uint32_t *)&st->routes_used); i++) {
+                       (volatile apr_uint32_t *)&st->routes_used);
+         i++) {
         const kvc_route_stats *r = &st->routes[i];
 
         if (apr_atomic_read32((volatile apr_uint32_t *)&r->ready)) {

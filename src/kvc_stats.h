@@ -19,9 +19,9 @@
 
 /** The upstream roles; each has its own circuit breaker and counters. */
 typedef enum {
-    KVC_ROLE_TOKENIZE,  /* vLLM /tokenize */
-    KVC_ROLE_LOOKUP,    /* LMCache /lookup on the request path */
-    KVC_ROLE_MANAGE,    /* LMCache /pin, /compress, /clear */
+    KVC_ROLE_TOKENIZE, /* vLLM /tokenize */
+    KVC_ROLE_LOOKUP,   /* LMCache /lookup on the request path */
+    KVC_ROLE_MANAGE,   /* LMCache /pin, /compress, /clear */
     KVC_ROLE_COUNT
 } kvc_role;
 
@@ -53,43 +53,55 @@ typedef enum {
 } kvc_reason;
 
 /** Cache-management actions and what became of them. */
-typedef enum { KVC_ACTION_PIN, KVC_ACTION_COMPRESS, KVC_ACTION_CLEAR,
-               KVC_ACTION_COUNT } kvc_action;
-typedef enum { KVC_ACTION_SENT, KVC_ACTION_FAILED, KVC_ACTION_DROPPED,
-               KVC_ACTION_OUTCOME_COUNT } kvc_action_outcome;
+typedef enum {
+    KVC_ACTION_PIN,
+    KVC_ACTION_COMPRESS,
+    KVC_ACTION_CLEAR,
+    KVC_ACTION_COUNT
+} kvc_action;
+typedef enum {
+    KVC_ACTION_SENT,
+    KVC_ACTION_FAILED,
+    KVC_ACTION_DROPPED,
+    KVC_ACTION_OUTCOME_COUNT
+} kvc_action_outcome;
 
 /** Outcome of one upstream call, for the per-role counters. */
-typedef enum { KVC_CALL_OK, KVC_CALL_ERROR, KVC_CALL_TIMEOUT,
-               KVC_CALL_REJECTED } kvc_call_outcome;
+typedef enum {
+    KVC_CALL_OK,
+    KVC_CALL_ERROR,
+    KVC_CALL_TIMEOUT,
+    KVC_CALL_REJECTED
+} kvc_call_outcome;
 
 #define KVC_LATENCY_BUCKETS 12
 #define KVC_STATS_ROUTES    64
-#define KVC_ROUTE_MAX       64   /* httpd's route= limit, with the NUL */
+#define KVC_ROUTE_MAX       64 /* httpd's route= limit, with the NUL */
 
 typedef struct {
     apr_uint64_t calls;
     apr_uint64_t errors;
     apr_uint64_t timeouts;
-    apr_uint64_t rejected;       /* refused by an open breaker */
-    apr_uint64_t buckets[KVC_LATENCY_BUCKETS + 1];   /* last one: +Inf */
-    apr_uint64_t latency_us;     /* sum */
+    apr_uint64_t rejected; /* refused by an open breaker */
+    apr_uint64_t buckets[KVC_LATENCY_BUCKETS + 1]; /* last one: +Inf */
+    apr_uint64_t latency_us;                       /* sum */
 } kvc_call_stats;
 
 typedef struct {
-    apr_uint32_t ready;          /* set once route[] is written */
+    apr_uint32_t ready; /* set once route[] is written */
     char route[KVC_ROUTE_MAX];
     apr_uint64_t routed;
 } kvc_route_stats;
 
 /** Lives in shared memory; all zero is the initial state. */
 typedef struct {
-    apr_uint64_t seen;           /* requests the module looked at */
-    apr_uint64_t eligible;       /* ... that had a prompt to route */
+    apr_uint64_t seen;     /* requests the module looked at */
+    apr_uint64_t eligible; /* ... that had a prompt to route */
     apr_uint64_t routed;
     apr_uint64_t fallbacks[KVC_REASON_COUNT];
-    apr_uint64_t prompt_tokens;  /* over requests with known tokens */
-    apr_uint64_t matched_tokens; /* of the member chosen */
-    apr_uint64_t best_matched_tokens;   /* best available */
+    apr_uint64_t prompt_tokens;       /* over requests with known tokens */
+    apr_uint64_t matched_tokens;      /* of the member chosen */
+    apr_uint64_t best_matched_tokens; /* best available */
     kvc_call_stats calls[KVC_ROLE_COUNT];
     apr_uint64_t token_cache_hits;
     apr_uint64_t token_cache_misses;
@@ -100,7 +112,7 @@ typedef struct {
 
 /** State that is not a counter, gathered when rendering. */
 typedef struct {
-    const char *breaker_state[KVC_ROLE_COUNT];  /* "closed", ... */
+    const char *breaker_state[KVC_ROLE_COUNT]; /* "closed", ... */
     apr_uint64_t breaker_opens[KVC_ROLE_COUNT];
     apr_uint64_t token_cache_entries;
     apr_uint64_t hot_keys;

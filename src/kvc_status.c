@@ -26,8 +26,7 @@ APLOG_USE_MODULE(kvcache);
  * prompt's hash, never its text. */
 static int kvc_status_log(request_rec *r)
 {
-    const char *decision = apr_table_get(r->subprocess_env,
-                                         KVC_ENV_DECISION);
+    const char *decision = apr_table_get(r->subprocess_env, KVC_ENV_DECISION);
     const char *prompt, *matched, *route, *note, *hash;
     kvc_stats *st = kvc_shm_stats();
     apr_array_header_t *matches;
@@ -39,9 +38,10 @@ static int kvc_status_log(request_rec *r)
         return DECLINED;
     }
     reason = !strncmp(decision, "fallback:", 9)
-             ? kvc_reason_from_name(decision + 9) : KVC_REASON_COUNT;
+                 ? kvc_reason_from_name(decision + 9)
+                 : KVC_REASON_COUNT;
     if (reason == KVC_REASON_COUNT && strcmp(decision, "routed")) {
-        return DECLINED;     /* someone else's value */
+        return DECLINED; /* someone else's value */
     }
     note = apr_table_get(r->notes, KVC_NOTE_MATCHES);
     if (note && kvc_matches_parse(note, r->pool, &matches) == 0
@@ -58,8 +58,7 @@ static int kvc_status_log(request_rec *r)
                   "[kvcache] prompt %s: %s, member %s, matched %s of %s "
                   "tokens (best available %ld)",
                   hash ? hash : "-", decision, route ? route : "-",
-                  matched ? matched : "0", prompt ? prompt : "0",
-                  best_matched);
+                  matched ? matched : "0", prompt ? prompt : "0", best_matched);
     return DECLINED;
 }
 
@@ -73,8 +72,7 @@ static void gather_gauges(kvc_stats_gauges *g)
 
         /* Unlocked reads: a status page may show a state a moment old. */
         g->breaker_state[i] = kvc_breaker_state_name(
-                                  b ? (kvc_breaker_state)b->state
-                                    : KVC_BREAKER_CLOSED);
+            b ? (kvc_breaker_state)b->state : KVC_BREAKER_CLOSED);
         g->breaker_opens[i] = b ? b->opens : 0;
     }
     g->token_cache_entries = kvc_tokstore_entries();
@@ -92,8 +90,9 @@ static int wants_prometheus(request_rec *r)
         return 0;
     }
     /* Prometheus scrapers ask for text/plain (or openmetrics). */
-    return accept && (ap_strstr_c(accept, "text/plain")
-                      || ap_strstr_c(accept, "openmetrics"));
+    return accept
+           && (ap_strstr_c(accept, "text/plain")
+               || ap_strstr_c(accept, "openmetrics"));
 }
 
 static int kvc_status_handler(request_rec *r)
@@ -115,8 +114,8 @@ static int kvc_status_handler(request_rec *r)
     gather_gauges(&gauges);
     prometheus = wants_prometheus(r);
     ap_set_content_type(r, prometheus
-                           ? "text/plain; version=0.0.4; charset=utf-8"
-                           : "application/json");
+                               ? "text/plain; version=0.0.4; charset=utf-8"
+                               : "application/json");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     if (!r->header_only) {
         ap_rputs(kvc_stats_render(st, &gauges, prometheus, r->pool), r);
@@ -140,7 +139,8 @@ static int kvc_status_hook(request_rec *r, int flags)
     matched = st->matched_tokens;
     best = st->best_matched_tokens;
     if (flags & AP_STATUS_SHORT) {
-        ap_rprintf(r, "KVCacheRequests: %" APR_UINT64_T_FMT "\n"
+        ap_rprintf(r,
+                   "KVCacheRequests: %" APR_UINT64_T_FMT "\n"
                    "KVCacheRouted: %" APR_UINT64_T_FMT "\n"
                    "KVCachePromptTokens: %" APR_UINT64_T_FMT "\n"
                    "KVCacheMatchedTokens: %" APR_UINT64_T_FMT "\n"
@@ -153,21 +153,25 @@ static int kvc_status_hook(request_rec *r, int flags)
         return OK;
     }
     ap_rputs("<hr />\n<h2>KV-cache routing (mod_kvcache)</h2>\n<dl>\n", r);
-    ap_rprintf(r, "<dt>%" APR_UINT64_T_FMT " requests looked at, %"
-               APR_UINT64_T_FMT " with a prompt, %" APR_UINT64_T_FMT
-               " routed by cached prefix</dt>\n", st->seen, st->eligible,
-               st->routed);
-    ap_rprintf(r, "<dt>predicted hit %.1f%% of prompt tokens, best "
+    ap_rprintf(
+        r,
+        "<dt>%" APR_UINT64_T_FMT " requests looked at, %" APR_UINT64_T_FMT
+        " with a prompt, %" APR_UINT64_T_FMT " routed by cached prefix</dt>\n",
+        st->seen, st->eligible, st->routed);
+    ap_rprintf(r,
+               "<dt>predicted hit %.1f%% of prompt tokens, best "
                "available %.1f%%</dt>\n",
                prompt ? 100.0 * (double)matched / (double)prompt : 0.0,
                prompt ? 100.0 * (double)best / (double)prompt : 0.0);
-    ap_rprintf(r, "<dt>token cache: %" APR_UINT64_T_FMT " hits, %"
-               APR_UINT64_T_FMT " misses, %" APR_UINT64_T_FMT
-               " entries</dt>\n", st->token_cache_hits,
-               st->token_cache_misses, g.token_cache_entries);
-    ap_rprintf(r, "<dt>circuit breakers: tokenize %s, lookup %s, manage "
-               "%s</dt>\n</dl>\n", g.breaker_state[0], g.breaker_state[1],
-               g.breaker_state[2]);
+    ap_rprintf(r,
+               "<dt>token cache: %" APR_UINT64_T_FMT " hits, %" APR_UINT64_T_FMT
+               " misses, %" APR_UINT64_T_FMT " entries</dt>\n",
+               st->token_cache_hits, st->token_cache_misses,
+               g.token_cache_entries);
+    ap_rprintf(r,
+               "<dt>circuit breakers: tokenize %s, lookup %s, manage "
+               "%s</dt>\n</dl>\n",
+               g.breaker_state[0], g.breaker_state[1], g.breaker_state[2]);
     return OK;
 }
 

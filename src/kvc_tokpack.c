@@ -49,8 +49,8 @@ void kvc_tokpack_encode(const kvc_tokens *t, unsigned char *out)
     }
 }
 
-int kvc_tokpack_decode(const unsigned char *buf, apr_size_t len,
-                       apr_pool_t *p, kvc_tokens *out)
+int kvc_tokpack_decode(const unsigned char *buf, apr_size_t len, apr_pool_t *p,
+                       kvc_tokens *out)
 {
     apr_uint32_t count;
     apr_int32_t *ids = NULL;

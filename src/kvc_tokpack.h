@@ -51,8 +51,8 @@ void kvc_tokpack_encode(const kvc_tokens *t, unsigned char *out);
  * @return 0 on success; -1 for a wrong magic, a length that does not
  *         match the count, an id above INT32_MAX, or out of memory
  */
-int kvc_tokpack_decode(const unsigned char *buf, apr_size_t len,
-                       apr_pool_t *p, kvc_tokens *out);
+int kvc_tokpack_decode(const unsigned char *buf, apr_size_t len, apr_pool_t *p,
+                       kvc_tokens *out);
 
 #ifdef __cplusplus
 }

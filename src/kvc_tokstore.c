@@ -23,11 +23,11 @@ APLOG_USE_MODULE(kvcache);
  * the whole; 64 MB gives 16 subcaches of 4 MB, about a million tokens. */
 #define KVC_SHMCB_DEFAULT_SIZE (64 * 1024 * 1024)
 /* Expected entry size, which shmcb uses to size its index. */
-#define KVC_AVG_ENTRY_SIZE     (64 * 1024)
+#define KVC_AVG_ENTRY_SIZE (64 * 1024)
 /* An entry another host stored has no size in our index: read it with
  * this buffer, then once more with the largest one we accept. */
-#define KVC_PROBE_BUFFER       (64 * 1024)
-#define KVC_MAX_ENTRY          (16 * 1024 * 1024)
+#define KVC_PROBE_BUFFER (64 * 1024)
+#define KVC_MAX_ENTRY    (16 * 1024 * 1024)
 
 static const ap_socache_provider_t *provider;
 static ap_socache_instance_t *instance;
@@ -52,26 +52,25 @@ const char *kvc_tokstore_configure(const char *spec, apr_pool_t *pconf,
     provider = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name,
                                   AP_SOCACHE_PROVIDER_VERSION);
     if (!provider) {
-        return apr_psprintf(ptemp, "KVCacheTokenCacheStore: socache "
+        return apr_psprintf(ptemp,
+                            "KVCacheTokenCacheStore: socache "
                             "provider '%s' is not loaded; add LoadModule "
                             "socache_%s_module (mod_socache_%s.so)",
                             name, name, name);
     }
     if (!args && !strcmp(name, "shmcb")) {
         args = apr_psprintf(ptemp, "%s(%d)",
-                            ap_runtime_dir_relative(ptemp,
-                                                    "kvcache-tokens"),
+                            ap_runtime_dir_relative(ptemp, "kvcache-tokens"),
                             KVC_SHMCB_DEFAULT_SIZE);
     }
     err = provider->create(&instance, args, ptemp, pconf);
     if (err) {
         provider = NULL;
-        return apr_psprintf(ptemp, "KVCacheTokenCacheStore '%s': %s",
-                            spec, err);
+        return apr_psprintf(ptemp, "KVCacheTokenCacheStore '%s': %s", spec,
+                            err);
     }
     needs_lock = (provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE) != 0;
-    apr_pool_cleanup_register(pconf, NULL, forget_store,
-                              apr_pool_cleanup_null);
+    apr_pool_cleanup_register(pconf, NULL, forget_store, apr_pool_cleanup_null);
     return NULL;
 }
 
@@ -98,11 +97,11 @@ static int kvc_tokstore_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
                      "[kvcache] KVCacheTokenCacheStore: cannot initialise "
-                     "the %s token cache", provider->name);
+                     "the %s token cache",
+                     provider->name);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    apr_pool_cleanup_register(pconf, s, destroy_store,
-                              apr_pool_cleanup_null);
+    apr_pool_cleanup_register(pconf, s, destroy_store, apr_pool_cleanup_null);
     return OK;
 }
 
@@ -119,8 +118,8 @@ static int counted(int hit)
     return hit;
 }
 
-int kvc_tokstore_get(server_rec *s, const unsigned char key[32],
-                     apr_pool_t *p, kvc_tokens *tokens)
+int kvc_tokstore_get(server_rec *s, const unsigned char key[32], apr_pool_t *p,
+                     kvc_tokens *tokens)
 {
     kvc_lru *index = kvc_shm_token_index();
     apr_uint32_t slot, known_size = 0;
@@ -208,6 +207,5 @@ apr_uint32_t kvc_tokstore_entries(void)
 
 void kvc_tokstore_register_hooks(apr_pool_t *p)
 {
-    ap_hook_post_config(kvc_tokstore_post_config, NULL, NULL,
-                        APR_HOOK_MIDDLE);
+    ap_hook_post_config(kvc_tokstore_post_config, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -31,8 +31,8 @@ const char *kvc_tokstore_configure(const char *spec, apr_pool_t *pconf,
                                    apr_pool_t *ptemp);
 
 /** 1 and the tokens on a hit (copied into @a p), 0 on a miss. */
-int kvc_tokstore_get(server_rec *s, const unsigned char key[32],
-                     apr_pool_t *p, kvc_tokens *tokens);
+int kvc_tokstore_get(server_rec *s, const unsigned char key[32], apr_pool_t *p,
+                     kvc_tokens *tokens);
 
 /** Stores tokens under key; failures only cost a later miss. */
 void kvc_tokstore_put(server_rec *s, const unsigned char key[32],

@@ -47,8 +47,9 @@ int kvc_upstream_refused(kvc_role role)
 {
     kvc_breaker *b = kvc_shm_breaker(role);
 
-    return b && kvc_breaker_fast_reject(b, &kvc_config_global()->breaker,
-                                        apr_time_now());
+    return b
+           && kvc_breaker_fast_reject(b, &kvc_config_global()->breaker,
+                                      apr_time_now());
 }
 
 static void record(server_rec *s, kvc_role role,
@@ -77,13 +78,14 @@ static void record(server_rec *s, kvc_role role,
                      "resume with probes in %" APR_TIME_T_FMT "ms",
                      kvc_role_name(role),
                      before == KVC_BREAKER_HALF_OPEN ? "probe failed"
-                     : "consecutive failures",
+                                                     : "consecutive failures",
                      apr_time_as_msec(policy->recovery));
     }
     else if (after == KVC_BREAKER_CLOSED) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
                      "[kvcache] %s circuit breaker closed: upstream "
-                     "recovered", kvc_role_name(role));
+                     "recovered",
+                     kvc_role_name(role));
     }
 }
 
@@ -101,9 +103,8 @@ static void count(kvc_role role, kvc_call_outcome outcome,
  * an upstream failure, and retrying it would not help either. */
 static int is_client_error(const kvc_http_response *resp)
 {
-    return resp->result == KVC_HTTP_STATUS
-           && resp->status >= 400 && resp->status < 500
-           && resp->status != 429;
+    return resp->result == KVC_HTTP_STATUS && resp->status >= 400
+           && resp->status < 500 && resp->status != 429;
 }
 
 static apr_uint32_t random32(void)
@@ -122,9 +123,8 @@ kvc_upstream_result kvc_upstream_call(server_rec *s, kvc_role role,
                                       apr_size_t len,
                                       apr_interval_time_t budget,
                                       apr_size_t max_response,
-                                      kvc_upstream_parse_fn *parse,
-                                      void *baton, apr_pool_t *p,
-                                      kvc_upstream_outcome *out)
+                                      kvc_upstream_parse_fn *parse, void *baton,
+                                      apr_pool_t *p, kvc_upstream_outcome *out)
 {
     const kvc_global_conf *g = kvc_config_global();
     apr_time_t deadline = apr_time_now() + budget;
@@ -134,7 +134,7 @@ kvc_upstream_result kvc_upstream_call(server_rec *s, kvc_role role,
     unsigned attempt;
 
     memset(out, 0, sizeof(*out));
-    for (attempt = 1; ; attempt++) {
+    for (attempt = 1;; attempt++) {
         kvc_breaker_admission admission = admit(role, &g->breaker);
         apr_interval_time_t remaining = deadline - apr_time_now();
         apr_interval_time_t delay;
@@ -147,8 +147,8 @@ kvc_upstream_result kvc_upstream_call(server_rec *s, kvc_role role,
         }
         if (remaining <= 0) {
             /* An admitted probe that is never made must not be lost. */
-            record(s, role, &g->breaker,
-                   admission == KVC_BREAKER_ADMIT_PROBE, 0);
+            record(s, role, &g->breaker, admission == KVC_BREAKER_ADMIT_PROBE,
+                   0);
             out->result = KVC_UPSTREAM_TIMEOUT;
             return out->result;
         }
@@ -160,18 +160,15 @@ kvc_upstream_result kvc_upstream_call(server_rec *s, kvc_role role,
             out->result = parse(&out->http, baton) ? KVC_UPSTREAM_GARBAGE
                                                    : KVC_UPSTREAM_OK;
             break;
-        case KVC_HTTP_TIMEOUT:
-            out->result = KVC_UPSTREAM_TIMEOUT;
-            break;
-        default:
-            out->result = KVC_UPSTREAM_ERROR;
-            break;
+        case KVC_HTTP_TIMEOUT: out->result = KVC_UPSTREAM_TIMEOUT; break;
+        default: out->result = KVC_UPSTREAM_ERROR; break;
         }
-        failed = out->result != KVC_UPSTREAM_OK
-                 && !is_client_error(&out->http);
-        count(role, out->result == KVC_UPSTREAM_OK ? KVC_CALL_OK
-                    : out->result == KVC_UPSTREAM_TIMEOUT ? KVC_CALL_TIMEOUT
-                    : KVC_CALL_ERROR, out->http.elapsed);
+        failed = out->result != KVC_UPSTREAM_OK && !is_client_error(&out->http);
+        count(role,
+              out->result == KVC_UPSTREAM_OK        ? KVC_CALL_OK
+              : out->result == KVC_UPSTREAM_TIMEOUT ? KVC_CALL_TIMEOUT
+                                                    : KVC_CALL_ERROR,
+              out->http.elapsed);
         record(s, role, &g->breaker, admission == KVC_BREAKER_ADMIT_PROBE,
                !failed);
         /* Only transient failures are retried: not garbage, not a
@@ -180,8 +177,8 @@ kvc_upstream_result kvc_upstream_call(server_rec *s, kvc_role role,
             || out->http.result == KVC_HTTP_TOO_LARGE) {
             return out->result;
         }
-        delay = kvc_backoff_delay(attempt, g->retry_base, g->retry_max,
-                                  random32());
+        delay =
+            kvc_backoff_delay(attempt, g->retry_base, g->retry_max, random32());
         if (!kvc_backoff_should_retry(attempt, attempts, delay,
                                       deadline - apr_time_now(),
                                       KVC_MIN_ATTEMPT)) {

@@ -20,16 +20,16 @@
 
 typedef enum {
     KVC_UPSTREAM_OK,
-    KVC_UPSTREAM_BREAKER_OPEN,  /* refused without a call */
-    KVC_UPSTREAM_TIMEOUT,       /* the budget ran out */
-    KVC_UPSTREAM_ERROR,         /* transport error, bad status, too large */
-    KVC_UPSTREAM_GARBAGE        /* 2xx, but the parser rejected the body */
+    KVC_UPSTREAM_BREAKER_OPEN, /* refused without a call */
+    KVC_UPSTREAM_TIMEOUT,      /* the budget ran out */
+    KVC_UPSTREAM_ERROR,        /* transport error, bad status, too large */
+    KVC_UPSTREAM_GARBAGE       /* 2xx, but the parser rejected the body */
 } kvc_upstream_result;
 
 typedef struct {
     kvc_upstream_result result;
-    int attempts;               /* calls actually made */
-    kvc_http_response http;     /* the last call's response */
+    int attempts;           /* calls actually made */
+    kvc_http_response http; /* the last call's response */
 } kvc_upstream_outcome;
 
 /**
@@ -43,8 +43,7 @@ int kvc_upstream_refused(kvc_role role);
  * @return 0 when the body is usable (an empty answer is usable), else
  *         non-zero: the upstream is answering garbage, a breaker failure
  */
-typedef int kvc_upstream_parse_fn(const kvc_http_response *resp,
-                                  void *baton);
+typedef int kvc_upstream_parse_fn(const kvc_http_response *resp, void *baton);
 
 /**
  * POSTs @a body to @a url as the given role within @a budget.
@@ -55,8 +54,7 @@ kvc_upstream_result kvc_upstream_call(server_rec *s, kvc_role role,
                                       apr_size_t len,
                                       apr_interval_time_t budget,
                                       apr_size_t max_response,
-                                      kvc_upstream_parse_fn *parse,
-                                      void *baton, apr_pool_t *p,
-                                      kvc_upstream_outcome *out);
+                                      kvc_upstream_parse_fn *parse, void *baton,
+                                      apr_pool_t *p, kvc_upstream_outcome *out);
 
 #endif /* KVC_UPSTREAM_H */

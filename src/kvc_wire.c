@@ -18,12 +18,9 @@
 const char *kvc_wire_status_reason(kvc_wire_status status)
 {
     switch (status) {
-    case KVC_WIRE_OK:
-        return "ok";
-    case KVC_WIRE_GARBAGE:
-        return "garbage";
-    case KVC_WIRE_EMPTY:
-        return "empty";
+    case KVC_WIRE_OK: return "ok";
+    case KVC_WIRE_GARBAGE: return "garbage";
+    case KVC_WIRE_EMPTY: return "empty";
     }
     return "unknown";
 }
@@ -37,7 +34,7 @@ const char *kvc_wire_status_reason(kvc_wire_status status)
  * multiply-add and a mispredicted branch per digit, which is what keeps a
  * 128k-token response well under a millisecond.
  */
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) \
+#if defined(__GNUC__) && defined(__BYTE_ORDER__)                               \
     && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define KVC_SWAR 1
 
@@ -50,9 +47,9 @@ static APR_INLINE unsigned kvc_digit_run8(apr_uint64_t chunk)
 {
     const apr_uint64_t hi = APR_UINT64_C(0xF0F0F0F0F0F0F0F0);
     const apr_uint64_t threes = APR_UINT64_C(0x3030303030303030);
-    apr_uint64_t t = ((chunk & hi) ^ threes)
-                     | (((chunk + APR_UINT64_C(0x0606060606060606)) & hi)
-                        ^ threes);
+    apr_uint64_t t =
+        ((chunk & hi) ^ threes)
+        | (((chunk + APR_UINT64_C(0x0606060606060606)) & hi) ^ threes);
 
     return t ? (unsigned)__builtin_ctzll(t) >> 3 : 8;
 }
@@ -61,15 +58,15 @@ static APR_INLINE unsigned kvc_digit_run8(apr_uint64_t chunk)
  * top leaves zero bytes below, which read as leading zeros; the usual
  * three multiply-shift steps then combine 1+1, 2+2 and 4+4 digits.
  */
-static APR_INLINE apr_uint32_t kvc_digits_value8(apr_uint64_t chunk,
-                                                 unsigned n)
+static APR_INLINE apr_uint32_t kvc_digits_value8(apr_uint64_t chunk, unsigned n)
 {
     apr_uint64_t v = chunk << (8 * (8 - n));
 
     v = ((v & APR_UINT64_C(0x0F0F0F0F0F0F0F0F)) * 2561) >> 8;
     v = ((v & APR_UINT64_C(0x00FF00FF00FF00FF)) * 6553601) >> 16;
     return (apr_uint32_t)(((v & APR_UINT64_C(0x0000FFFF0000FFFF))
-                           * APR_UINT64_C(42949672960001)) >> 32);
+                           * APR_UINT64_C(42949672960001))
+                          >> 32);
 }
 #endif
 
@@ -288,7 +285,7 @@ static APR_INLINE unsigned kvc_ndigits(apr_uint32_t v)
 static APR_INLINE char *kvc_put_uint(char *o, apr_uint32_t v)
 {
     unsigned n = (v < 100000) ? (v < 100 ? (v < 10 ? 1 : 2)
-                                 : (v < 1000 ? 3 : (v < 10000 ? 4 : 5)))
+                                         : (v < 1000 ? 3 : (v < 10000 ? 4 : 5)))
                               : kvc_ndigits(v);
     char *d = o + n;
 
@@ -314,8 +311,8 @@ const char *kvc_wire_lookup_request(const kvc_tokens *t, apr_pool_t *p,
 {
     /* Per id: up to 10 digits, a '-' a buggy caller might need, and ','. */
     const apr_size_t per_id = 12;
-    const apr_size_t fixed = sizeof(KVC_LOOKUP_HEAD) - 1
-                             + sizeof(KVC_LOOKUP_TAIL) - 1 + 1;
+    const apr_size_t fixed =
+        sizeof(KVC_LOOKUP_HEAD) - 1 + sizeof(KVC_LOOKUP_TAIL) - 1 + 1;
     apr_size_t count = (t != NULL && t->ids != NULL) ? t->count : 0;
     apr_size_t i;
     char *buf, *o;
@@ -371,8 +368,7 @@ static int kvc_lookup_count(json_object *v, long *out)
         /* The range test also rejects NaN; within range, the cast is
          * exact and tells integral values apart.
          */
-        if (!(d >= 0 && d <= (double)KVC_TOKEN_MAX)
-            || (double)(long)d != d) {
+        if (!(d >= 0 && d <= (double)KVC_TOKEN_MAX) || (double)(long)d != d) {
             return 0;
         }
         *out = (long)d;
@@ -467,7 +463,8 @@ kvc_wire_status kvc_wire_parse_lookup(const char *body, apr_size_t len,
     }
 
     {
-        json_object_object_foreach(layout, id, val) {
+        json_object_object_foreach(layout, id, val)
+        {
             kvc_match m;
 
             if (!kvc_route_id_valid(id, strlen(id))
@@ -524,12 +521,11 @@ static int kvc_match_formattable(const kvc_match *m)
     while (len <= KVC_ROUTE_ID_MAX && m->instance_id[len] != '\0') {
         len++;
     }
-    return kvc_route_id_valid(m->instance_id, len)
-           && m->matched >= 0 && m->matched <= KVC_TOKEN_MAX;
+    return kvc_route_id_valid(m->instance_id, len) && m->matched >= 0
+           && m->matched <= KVC_TOKEN_MAX;
 }
 
-const char *kvc_matches_format(const apr_array_header_t *matches,
-                               apr_pool_t *p)
+const char *kvc_matches_format(const apr_array_header_t *matches, apr_pool_t *p)
 {
     apr_size_t total = 1;
     char *buf, *o;

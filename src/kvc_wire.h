@@ -31,22 +31,22 @@ extern "C" {
 
 /** Token ids of one prompt. */
 typedef struct {
-    apr_int32_t *ids;          /**< count ids, NULL when count is 0 */
+    apr_int32_t *ids; /**< count ids, NULL when count is 0 */
     apr_size_t count;
 } kvc_tokens;
 
 /** Outcome of parsing an upstream response. */
 typedef enum {
-    KVC_WIRE_OK,               /**< at least one usable item */
-    KVC_WIRE_GARBAGE,          /**< malformed: log it, do not route */
-    KVC_WIRE_EMPTY             /**< well formed but nothing usable */
+    KVC_WIRE_OK,      /**< at least one usable item */
+    KVC_WIRE_GARBAGE, /**< malformed: log it, do not route */
+    KVC_WIRE_EMPTY    /**< well formed but nothing usable */
 } kvc_wire_status;
 
 /** One instance's match from /lookup or the kvcache-matches note. */
 typedef struct {
-    const char *instance_id;   /**< passes kvc_route_id_valid() */
-    const char *location;      /**< LMCache backend, NULL when unknown */
-    long matched;              /**< 0..KVC_TOKEN_MAX matched prefix tokens */
+    const char *instance_id; /**< passes kvc_route_id_valid() */
+    const char *location;    /**< LMCache backend, NULL when unknown */
+    long matched;            /**< 0..KVC_TOKEN_MAX matched prefix tokens */
 } kvc_match;
 
 /**

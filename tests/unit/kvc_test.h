@@ -24,8 +24,14 @@ typedef struct {
     kvc_test_fn fn;
 } kvc_test_case;
 
-#define KVC_TEST(fn) { #fn, fn }
-#define KVC_TEST_END { NULL, NULL }
+#define KVC_TEST(fn)                                                           \
+    {                                                                          \
+#fn, fn                                                                \
+    }
+#define KVC_TEST_END                                                           \
+    {                                                                          \
+        NULL, NULL                                                             \
+    }
 
 /* Suites (one per unit) and the benchmark. */
 extern const kvc_test_case kvc_parse_tests[];
@@ -60,49 +66,48 @@ void kvc_test_fail(const char *file, int line, const char *fmt, ...);
  *  valgrind catch a parser reading past len.  Release with free(). */
 char *kvc_test_exact(const char *data, apr_size_t len);
 
-#define KVC_CHECK(cond) \
-    do { \
-        if (!(cond)) { \
-            kvc_test_fail(__FILE__, __LINE__, "%s", #cond); \
-        } \
+#define KVC_CHECK(cond)                                                        \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            kvc_test_fail(__FILE__, __LINE__, "%s", #cond);                    \
+        }                                                                      \
     } while (0)
 
-#define KVC_CHECK_INT(actual, expected) \
-    do { \
-        long long kvc_a_ = (long long)(actual); \
-        long long kvc_e_ = (long long)(expected); \
-        if (kvc_a_ != kvc_e_) { \
-            kvc_test_fail(__FILE__, __LINE__, "%s: got %lld, want %lld", \
-                          #actual, kvc_a_, kvc_e_); \
-        } \
+#define KVC_CHECK_INT(actual, expected)                                        \
+    do {                                                                       \
+        long long kvc_a_ = (long long)(actual);                                \
+        long long kvc_e_ = (long long)(expected);                              \
+        if (kvc_a_ != kvc_e_) {                                                \
+            kvc_test_fail(__FILE__, __LINE__, "%s: got %lld, want %lld",       \
+                          #actual, kvc_a_, kvc_e_);                            \
+        }                                                                      \
     } while (0)
 
-#define KVC_CHECK_STR(actual, expected) \
-    do { \
-        const char *kvc_a_ = (actual); \
-        const char *kvc_e_ = (expected); \
-        if (kvc_a_ == NULL || kvc_e_ == NULL \
-            ? kvc_a_ != kvc_e_ : strcmp(kvc_a_, kvc_e_) != 0) { \
-            kvc_test_fail(__FILE__, __LINE__, \
-                          "%s: got \"%s\", want \"%s\"", #actual, \
-                          kvc_a_ ? kvc_a_ : "(null)", \
-                          kvc_e_ ? kvc_e_ : "(null)"); \
-        } \
+#define KVC_CHECK_STR(actual, expected)                                        \
+    do {                                                                       \
+        const char *kvc_a_ = (actual);                                         \
+        const char *kvc_e_ = (expected);                                       \
+        if (kvc_a_ == NULL || kvc_e_ == NULL ? kvc_a_ != kvc_e_                \
+                                             : strcmp(kvc_a_, kvc_e_) != 0) {  \
+            kvc_test_fail(__FILE__, __LINE__, "%s: got \"%s\", want \"%s\"",   \
+                          #actual, kvc_a_ ? kvc_a_ : "(null)",                 \
+                          kvc_e_ ? kvc_e_ : "(null)");                         \
+        }                                                                      \
     } while (0)
 
-#define KVC_CHECK_NULL(actual) \
-    do { \
-        const void *kvc_a_ = (actual); \
-        if (kvc_a_ != NULL) { \
-            kvc_test_fail(__FILE__, __LINE__, "%s: want NULL", #actual); \
-        } \
+#define KVC_CHECK_NULL(actual)                                                 \
+    do {                                                                       \
+        const void *kvc_a_ = (actual);                                         \
+        if (kvc_a_ != NULL) {                                                  \
+            kvc_test_fail(__FILE__, __LINE__, "%s: want NULL", #actual);       \
+        }                                                                      \
     } while (0)
 
-#define KVC_CHECK_NOT_NULL(actual) \
-    do { \
-        if ((actual) == NULL) { \
-            kvc_test_fail(__FILE__, __LINE__, "%s: got NULL", #actual); \
-        } \
+#define KVC_CHECK_NOT_NULL(actual)                                             \
+    do {                                                                       \
+        if ((actual) == NULL) {                                                \
+            kvc_test_fail(__FILE__, __LINE__, "%s: got NULL", #actual);        \
+        }                                                                      \
     } while (0)
 
 #endif /* KVC_TEST_H */

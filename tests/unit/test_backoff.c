@@ -7,7 +7,7 @@
 #include "kvc_backoff.h"
 #include "kvc_test.h"
 
-#define MS(n) ((apr_interval_time_t)(n) * 1000)
+#define MS(n) ((apr_interval_time_t)(n)*1000)
 
 /* xorshift32: a fixed sequence, so a failure reproduces. */
 static apr_uint32_t next_random(apr_uint32_t *state)
@@ -24,9 +24,9 @@ static apr_uint32_t next_random(apr_uint32_t *state)
 static void test_backoff_ends_of_range(apr_pool_t *p)
 {
     /* Default policy 100ms..2s: ceilings 100, 200, 400, 800, 1600, 2000. */
-    static const apr_interval_time_t ceilings[] = {
-        MS(100), MS(200), MS(400), MS(800), MS(1600), MS(2000), MS(2000)
-    };
+    static const apr_interval_time_t ceilings[] = { MS(100), MS(200),  MS(400),
+                                                    MS(800), MS(1600), MS(2000),
+                                                    MS(2000) };
     unsigned r;
 
     for (r = 1; r <= sizeof(ceilings) / sizeof(ceilings[0]); r++) {
@@ -57,8 +57,8 @@ static void test_backoff_bounds_random(apr_pool_t *p)
         lo = MS(100000);
         hi = 0;
         for (i = 0; i < 20000; i++) {
-            apr_interval_time_t d = kvc_backoff_delay(r, MS(100), MS(2000),
-                                                      next_random(&state));
+            apr_interval_time_t d =
+                kvc_backoff_delay(r, MS(100), MS(2000), next_random(&state));
 
             if (d < 0 || d > ceiling) {
                 kvc_test_fail(__FILE__, __LINE__,
@@ -83,8 +83,8 @@ static void test_backoff_uniform(apr_pool_t *p)
 
     /* 10 equal bins over [0, 1000ms]: each gets about 10%. */
     for (i = 0; i < 100000; i++) {
-        apr_interval_time_t d = kvc_backoff_delay(1, MS(1000), MS(1000),
-                                                  next_random(&state));
+        apr_interval_time_t d =
+            kvc_backoff_delay(1, MS(1000), MS(1000), next_random(&state));
         unsigned bin = (unsigned)(d / MS(100));
 
         counts[bin < 10 ? bin : 9]++;
@@ -104,41 +104,34 @@ static void test_backoff_deterministic(apr_pool_t *p)
                       kvc_backoff_delay(3, MS(100), MS(2000), rnd[i]));
     }
     /* floor(400001 * 0xdeadbeef / 2^32) computed by hand. */
-    KVC_CHECK_INT(kvc_backoff_delay(3, MS(100), MS(2000), 0xdeadbeefu),
-                  (apr_interval_time_t)(((apr_uint64_t)400001
-                                         * 0xdeadbeefu) >> 32));
-    KVC_CHECK_INT(kvc_backoff_delay(3, MS(100), MS(2000), 0xdeadbeefu),
-                  347936);
+    KVC_CHECK_INT(
+        kvc_backoff_delay(3, MS(100), MS(2000), 0xdeadbeefu),
+        (apr_interval_time_t)(((apr_uint64_t)400001 * 0xdeadbeefu) >> 32));
+    KVC_CHECK_INT(kvc_backoff_delay(3, MS(100), MS(2000), 0xdeadbeefu), 347936);
 }
 
 static void test_backoff_cap(apr_pool_t *p)
 {
     /* Base above max: max wins from the first retry. */
-    KVC_CHECK_INT(kvc_backoff_delay(1, MS(500), MS(300), 0xffffffffu),
-                  MS(300));
+    KVC_CHECK_INT(kvc_backoff_delay(1, MS(500), MS(300), 0xffffffffu), MS(300));
     /* Base equal to max. */
-    KVC_CHECK_INT(kvc_backoff_delay(4, MS(300), MS(300), 0xffffffffu),
-                  MS(300));
+    KVC_CHECK_INT(kvc_backoff_delay(4, MS(300), MS(300), 0xffffffffu), MS(300));
     /* Cap reached exactly on a power of two. */
-    KVC_CHECK_INT(kvc_backoff_delay(3, MS(100), MS(400), 0xffffffffu),
-                  MS(400));
-    KVC_CHECK_INT(kvc_backoff_delay(4, MS(100), MS(400), 0xffffffffu),
-                  MS(400));
-    KVC_CHECK_INT(kvc_backoff_delay(2, MS(100), MS(400), 0xffffffffu),
-                  MS(200));
+    KVC_CHECK_INT(kvc_backoff_delay(3, MS(100), MS(400), 0xffffffffu), MS(400));
+    KVC_CHECK_INT(kvc_backoff_delay(4, MS(100), MS(400), 0xffffffffu), MS(400));
+    KVC_CHECK_INT(kvc_backoff_delay(2, MS(100), MS(400), 0xffffffffu), MS(200));
 }
 
 static void test_backoff_no_overflow(apr_pool_t *p)
 {
-    static const unsigned retries[] = {
-        30, 62, 63, 64, 65, 100, 1000, 0xffffffffu
-    };
+    static const unsigned retries[] = { 30, 62,  63,   64,
+                                        65, 100, 1000, 0xffffffffu };
     apr_interval_time_t big = APR_INT64_MAX;
     unsigned i;
 
     for (i = 0; i < sizeof(retries) / sizeof(retries[0]); i++) {
-        apr_interval_time_t d = kvc_backoff_delay(retries[i], MS(100),
-                                                  MS(2000), 0xffffffffu);
+        apr_interval_time_t d =
+            kvc_backoff_delay(retries[i], MS(100), MS(2000), 0xffffffffu);
 
         KVC_CHECK_INT(d, MS(2000));
         /* Huge cap: the delay can be huge but never negative or above. */
@@ -197,23 +190,18 @@ static void test_backoff_budget(apr_pool_t *p)
     /* Negative delay and minimum are taken as 0. */
     KVC_CHECK_INT(kvc_backoff_should_retry(1, 3, -MS(5), MS(1), -MS(5)), 1);
     /* Extreme values do not overflow. */
-    KVC_CHECK_INT(kvc_backoff_should_retry(1, 3, APR_INT64_MAX,
-                                           APR_INT64_MAX, 1), 0);
-    KVC_CHECK_INT(kvc_backoff_should_retry(1, 3, APR_INT64_MAX - 1,
-                                           APR_INT64_MAX, 1), 1);
-    KVC_CHECK_INT(kvc_backoff_should_retry(1, 3, 0, APR_INT64_MIN,
-                                           APR_INT64_MAX), 0);
+    KVC_CHECK_INT(
+        kvc_backoff_should_retry(1, 3, APR_INT64_MAX, APR_INT64_MAX, 1), 0);
+    KVC_CHECK_INT(
+        kvc_backoff_should_retry(1, 3, APR_INT64_MAX - 1, APR_INT64_MAX, 1), 1);
+    KVC_CHECK_INT(
+        kvc_backoff_should_retry(1, 3, 0, APR_INT64_MIN, APR_INT64_MAX), 0);
 }
 
 const kvc_test_case kvc_backoff_tests[] = {
-    KVC_TEST(test_backoff_ends_of_range),
-    KVC_TEST(test_backoff_bounds_random),
-    KVC_TEST(test_backoff_uniform),
-    KVC_TEST(test_backoff_deterministic),
-    KVC_TEST(test_backoff_cap),
-    KVC_TEST(test_backoff_no_overflow),
-    KVC_TEST(test_backoff_degenerate),
-    KVC_TEST(test_backoff_last_attempt),
-    KVC_TEST(test_backoff_budget),
-    KVC_TEST_END
+    KVC_TEST(test_backoff_ends_of_range), KVC_TEST(test_backoff_bounds_random),
+    KVC_TEST(test_backoff_uniform),       KVC_TEST(test_backoff_deterministic),
+    KVC_TEST(test_backoff_cap),           KVC_TEST(test_backoff_no_overflow),
+    KVC_TEST(test_backoff_degenerate),    KVC_TEST(test_backoff_last_attempt),
+    KVC_TEST(test_backoff_budget),        KVC_TEST_END
 };

@@ -7,8 +7,8 @@
 #include "kvc_breaker.h"
 #include "kvc_test.h"
 
-#define MS(n) ((apr_time_t)(n) * 1000)
-#define T0 MS(1000000)         /* arbitrary start, far from 0 */
+#define MS(n) ((apr_time_t)(n)*1000)
+#define T0    MS(1000000) /* arbitrary start, far from 0 */
 
 /* 3 failures open it, 10s recovery, 2 probes: easy to count in tests. */
 static const kvc_breaker_policy policy = { 3, MS(10000), 2 };
@@ -134,8 +134,8 @@ static void test_breaker_k_probes_other_policies(apr_pool_t *p)
         fail_n(&b, &pol, 1, T0);
         KVC_CHECK_INT(b.state, KVC_BREAKER_OPEN);
         for (i = 0; i < 50; i++) {
-            if (kvc_breaker_admit(&b, &pol, T0 + MS(100)) ==
-                KVC_BREAKER_ADMIT_PROBE) {
+            if (kvc_breaker_admit(&b, &pol, T0 + MS(100))
+                == KVC_BREAKER_ADMIT_PROBE) {
                 probes++;
             }
         }
@@ -230,8 +230,7 @@ static void test_breaker_probe_results_count_down(apr_pool_t *p)
     KVC_CHECK_INT(kvc_breaker_admit(&b, &pol, t), KVC_BREAKER_ADMIT_PROBE);
     KVC_CHECK_INT(b.probes_in_flight, 2);
     /* A stale ordinary result does not consume a probe slot. */
-    KVC_CHECK_INT(kvc_breaker_record(&b, &pol, 0, 0, t),
-                  KVC_BREAKER_HALF_OPEN);
+    KVC_CHECK_INT(kvc_breaker_record(&b, &pol, 0, 0, t), KVC_BREAKER_HALF_OPEN);
     KVC_CHECK_INT(b.probes_in_flight, 2);
     KVC_CHECK_INT(kvc_breaker_admit(&b, &pol, t), KVC_BREAKER_ADMIT_PROBE);
     KVC_CHECK_INT(b.probes_in_flight, 3);
@@ -326,9 +325,9 @@ static void test_breaker_lost_probes(apr_pool_t *p)
     /* Both probes vanish.  Until KVC_BREAKER_PROBE_LOST has passed
      * (recovery is shorter here) everything is rejected...
      */
-    KVC_CHECK_INT(kvc_breaker_admit(&b, &policy,
-                                    t + KVC_BREAKER_PROBE_LOST - 1),
-                  KVC_BREAKER_REJECT);
+    KVC_CHECK_INT(
+        kvc_breaker_admit(&b, &policy, t + KVC_BREAKER_PROBE_LOST - 1),
+        KVC_BREAKER_REJECT);
     /* ...then a new episode admits exactly K probes again. */
     KVC_CHECK_INT(kvc_breaker_admit(&b, &policy, t + KVC_BREAKER_PROBE_LOST),
                   KVC_BREAKER_ADMIT_PROBE);
@@ -366,13 +365,11 @@ static void test_breaker_clock_backwards(apr_pool_t *p)
     /* The clock steps back an hour: the wait restarts from the new now
      * instead of lasting an hour and ten seconds.
      */
-    KVC_CHECK_INT(kvc_breaker_fast_reject(&b, &policy, T0 - MS(3600000)),
-                  0);
+    KVC_CHECK_INT(kvc_breaker_fast_reject(&b, &policy, T0 - MS(3600000)), 0);
     KVC_CHECK_INT(kvc_breaker_admit(&b, &policy, T0 - MS(3600000)),
                   KVC_BREAKER_REJECT);
     KVC_CHECK_INT(b.opened_at, T0 - MS(3600000));
-    KVC_CHECK_INT(kvc_breaker_admit(&b, &policy,
-                                    T0 - MS(3600000) + MS(10000)),
+    KVC_CHECK_INT(kvc_breaker_admit(&b, &policy, T0 - MS(3600000) + MS(10000)),
                   KVC_BREAKER_ADMIT_PROBE);
 }
 
@@ -393,9 +390,9 @@ static void test_breaker_skewed_callers(apr_pool_t *p)
                   KVC_BREAKER_REJECT);
     KVC_CHECK_INT(b.probes_admitted, 2);
     /* The lost-probe timer now counts from the earliest time seen. */
-    KVC_CHECK_INT(kvc_breaker_admit(&b, &policy,
-                                    t - MS(5) + KVC_BREAKER_PROBE_LOST),
-                  KVC_BREAKER_ADMIT_PROBE);
+    KVC_CHECK_INT(
+        kvc_breaker_admit(&b, &policy, t - MS(5) + KVC_BREAKER_PROBE_LOST),
+        KVC_BREAKER_ADMIT_PROBE);
 
     /* A caller slightly behind the one that opened it is rejected. */
     open_at(&b, T0);
@@ -454,8 +451,7 @@ static void test_breaker_state_names(apr_pool_t *p)
 {
     KVC_CHECK_STR(kvc_breaker_state_name(KVC_BREAKER_CLOSED), "closed");
     KVC_CHECK_STR(kvc_breaker_state_name(KVC_BREAKER_OPEN), "open");
-    KVC_CHECK_STR(kvc_breaker_state_name(KVC_BREAKER_HALF_OPEN),
-                  "half-open");
+    KVC_CHECK_STR(kvc_breaker_state_name(KVC_BREAKER_HALF_OPEN), "half-open");
     KVC_CHECK_STR(kvc_breaker_state_name((kvc_breaker_state)9), "unknown");
 }
 

@@ -62,7 +62,9 @@ static void test_completion_string(apr_pool_t *p)
     kvc_request_info info;
 
     KVC_CHECK_INT(ex("{\"model\":\"llama\",\"prompt\":\"Hello world\","
-                     "\"max_tokens\":5}", "dm", p, &info), KVC_EXTRACT_OK);
+                     "\"max_tokens\":5}",
+                     "dm", p, &info),
+                  KVC_EXTRACT_OK);
     KVC_CHECK_STR(info.model, "llama");
     KVC_CHECK_STR(info.prompt, "Hello world");
     KVC_CHECK_INT(info.prompt_len, 11);
@@ -73,12 +75,13 @@ static void test_prompt_array(apr_pool_t *p)
     kvc_request_info info;
 
     KVC_CHECK_INT(ex("{\"prompt\":[\"a\",1,\"b\",null,[\"c\"],{\"x\":\"y\"},"
-                     "true,\"d\"]}", "", p, &info), KVC_EXTRACT_OK);
+                     "true,\"d\"]}",
+                     "", p, &info),
+                  KVC_EXTRACT_OK);
     KVC_CHECK_STR(info.prompt, "a\nb\nd");
     KVC_CHECK_INT(info.prompt_len, 5);
 
-    KVC_CHECK_INT(ex("{\"prompt\":[\"only\"]}", "", p, &info),
-                  KVC_EXTRACT_OK);
+    KVC_CHECK_INT(ex("{\"prompt\":[\"only\"]}", "", p, &info), KVC_EXTRACT_OK);
     KVC_CHECK_STR(info.prompt, "only");
 
     /* Empty elements are joined too: only emptiness of the whole counts. */
@@ -130,12 +133,12 @@ static void test_blank_prompt_falls_back(apr_pool_t *p)
 
     /* A non-blank prompt wins over messages. */
     KVC_CHECK_INT(ex("{\"prompt\":\" x \",\"messages\":"
-                     "[{\"role\":\"user\",\"content\":\"hi\"}]}", "", p,
-                     &info), KVC_EXTRACT_OK);
+                     "[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                     "", p, &info),
+                  KVC_EXTRACT_OK);
     KVC_CHECK_STR(info.prompt, " x ");
     /* Other Unicode (U+200B ZERO WIDTH SPACE) is not whitespace. */
-    KVC_CHECK_INT(ex("{\"prompt\":\"\\u200b\"}", "", p, &info),
-                  KVC_EXTRACT_OK);
+    KVC_CHECK_INT(ex("{\"prompt\":\"\\u200b\"}", "", p, &info), KVC_EXTRACT_OK);
     KVC_CHECK_INT(info.prompt_len, 3);
 }
 
@@ -146,7 +149,9 @@ static void test_chat_messages(apr_pool_t *p)
     KVC_CHECK_INT(ex("{\"model\":\"m\",\"messages\":["
                      "{\"role\":\"system\",\"content\":\"sys\"},"
                      "{\"role\":\"user\",\"content\":\"q\"}],"
-                     "\"stream\":true}", "", p, &info), KVC_EXTRACT_OK);
+                     "\"stream\":true}",
+                     "", p, &info),
+                  KVC_EXTRACT_OK);
     KVC_CHECK_STR(info.prompt, "sys\nq");
     KVC_CHECK_INT(info.prompt_len, 5);
 }
@@ -163,7 +168,8 @@ static void test_messages_skip_non_text(apr_pool_t *p)
                      "{\"role\":\"user\",\"content\":7},"
                      "{\"role\":\"user\",\"content\":{\"text\":\"no\"}},"
                      "{\"role\":\"tool\",\"content\":\"result\"}]}",
-                     "", p, &info), KVC_EXTRACT_OK);
+                     "", p, &info),
+                  KVC_EXTRACT_OK);
     KVC_CHECK_STR(info.prompt, "result");
 }
 
@@ -180,13 +186,16 @@ static void test_multimodal_content(apr_pool_t *p)
                      "\"bare\","
                      "{\"type\":\"text\",\"text\":\"here\"}]},"
                      "{\"role\":\"user\",\"content\":\"plain\"}]}",
-                     "", p, &info), KVC_EXTRACT_OK);
+                     "", p, &info),
+                  KVC_EXTRACT_OK);
     KVC_CHECK_STR(info.prompt, "look\nhere\nplain");
 
     /* Image-only content has no text. */
     KVC_CHECK_INT(ex("{\"messages\":[{\"role\":\"user\",\"content\":["
                      "{\"type\":\"image_url\",\"image_url\":{\"url\":\"u\"}}"
-                     "]}]}", "", p, &info), KVC_EXTRACT_EMPTY_PROMPT);
+                     "]}]}",
+                     "", p, &info),
+                  KVC_EXTRACT_EMPTY_PROMPT);
 }
 
 static void test_empty_prompt(apr_pool_t *p)
@@ -210,8 +219,7 @@ static void test_empty_prompt(apr_pool_t *p)
 
     for (i = 0; i < sizeof(bodies) / sizeof(*bodies); i++) {
         kvc_test_context = bodies[i];
-        KVC_CHECK_INT(ex(bodies[i], "dm", p, &info),
-                      KVC_EXTRACT_EMPTY_PROMPT);
+        KVC_CHECK_INT(ex(bodies[i], "dm", p, &info), KVC_EXTRACT_EMPTY_PROMPT);
     }
 }
 
@@ -247,19 +255,20 @@ static void test_model_embedded_nul(apr_pool_t *p)
 {
     kvc_request_info info;
 
-    KVC_CHECK_INT(ex("{\"model\":\"a\\u0000b\",\"prompt\":\"x\"}", "dm", p,
-                     &info), KVC_EXTRACT_OK);
+    KVC_CHECK_INT(
+        ex("{\"model\":\"a\\u0000b\",\"prompt\":\"x\"}", "dm", p, &info),
+        KVC_EXTRACT_OK);
     KVC_CHECK_STR(info.model, "a");
-    KVC_CHECK_INT(ex("{\"model\":\"\\u0000b\",\"prompt\":\"x\"}", "dm", p,
-                     &info), KVC_EXTRACT_OK);
+    KVC_CHECK_INT(
+        ex("{\"model\":\"\\u0000b\",\"prompt\":\"x\"}", "dm", p, &info),
+        KVC_EXTRACT_OK);
     KVC_CHECK_STR(info.model, "dm");
 }
 
 /* The key is exactly SHA-256(model NUL {name NUL raw-json NUL}...). */
 static void test_key_known_answer(apr_pool_t *p)
 {
-    static const char completion[] =
-        "m\0prompt\0\"hi\"";
+    static const char completion[] = "m\0prompt\0\"hi\"";
     static const char chat[] =
         "dm\0messages\0[{\"role\":\"user\",\"content\":\"a\\/b \\u00e9\"}]\0"
         "tools\0[ {\"type\" : \"function\"} ]\0"
@@ -270,7 +279,8 @@ static void test_key_known_answer(apr_pool_t *p)
     /* sizeof includes the final NUL, which is the last separator. */
     sha256(completion, sizeof(completion), want);
     KVC_CHECK_INT(ex("{ \"prompt\" : \"hi\", \"model\": \"m\", "
-                     "\"temperature\": 0.5 }", "dm", p, &info),
+                     "\"temperature\": 0.5 }",
+                     "dm", p, &info),
                   KVC_EXTRACT_OK);
     KVC_CHECK(memcmp(info.key, want, KVC_KEY_LEN) == 0);
 
@@ -282,8 +292,8 @@ static void test_key_known_answer(apr_pool_t *p)
     KVC_CHECK_INT(ex("{\"add_generation_prompt\":false,\"tools\":\n"
                      "  [ {\"type\" : \"function\"} ] ,\"stream\":true,"
                      "\"messages\":[{\"role\":\"user\","
-                     "\"content\":\"a\\/b \\u00e9\"}]\r\n}", "dm", p,
-                     &info),
+                     "\"content\":\"a\\/b \\u00e9\"}]\r\n}",
+                     "dm", p, &info),
                   KVC_EXTRACT_OK);
     KVC_CHECK(memcmp(info.key, want, KVC_KEY_LEN) == 0);
     KVC_CHECK_STR(info.prompt, "a/b \xc3\xa9");
@@ -315,7 +325,8 @@ static void test_key_all_fields_order(apr_pool_t *p)
                      "\"chat_template\":\"t\",\"documents\":[2],"
                      "\"tools\":[1],\"max_tokens\":9,"
                      "\"messages\":[{\"role\":\"user\",\"content\":\"c\"}],"
-                     "\"prompt\":\"p\",\"model\":\"m\"}", "dm", p, &info),
+                     "\"prompt\":\"p\",\"model\":\"m\"}",
+                     "dm", p, &info),
                   KVC_EXTRACT_OK);
     KVC_CHECK(memcmp(info.key, want, KVC_KEY_LEN) == 0);
     KVC_CHECK_STR(info.prompt, "p");
@@ -327,14 +338,16 @@ static void test_key_roles_change(apr_pool_t *p)
         "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
         "{\"messages\":[{\"role\":\"system\",\"content\":\"hi\"}]}", p));
     /* Same joined text "a\nb", different turn structure. */
-    KVC_CHECK(!same_key(
-        "{\"messages\":[{\"role\":\"user\",\"content\":\"a\\nb\"}]}",
-        "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"},"
-        "{\"role\":\"user\",\"content\":\"b\"}]}", p));
+    KVC_CHECK(
+        !same_key("{\"messages\":[{\"role\":\"user\",\"content\":\"a\\nb\"}]}",
+                  "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"},"
+                  "{\"role\":\"user\",\"content\":\"b\"}]}",
+                  p));
     /* Completion prompt vs chat message with the same text. */
     KVC_CHECK(!same_key("{\"prompt\":\"hi\"}",
                         "{\"messages\":[{\"role\":\"user\","
-                        "\"content\":\"hi\"}]}", p));
+                        "\"content\":\"hi\"}]}",
+                        p));
 }
 
 static void test_key_template_fields_change(apr_pool_t *p)
@@ -350,43 +363,49 @@ static void test_key_template_fields_change(apr_pool_t *p)
         "\"add_special_tokens\":true",
         "\"mm_processor_kwargs\":{\"fps\":1}"
     };
-    const char *base =
-        "{\"model\":\"m\",\"messages\":"
-        "[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    const char *base = "{\"model\":\"m\",\"messages\":"
+                       "[{\"role\":\"user\",\"content\":\"hi\"}]}";
     apr_size_t i;
 
     for (i = 0; i < sizeof(extras) / sizeof(*extras); i++) {
-        const char *body = apr_psprintf(p,
-            "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
-            "\"content\":\"hi\"}],%s}", extras[i]);
+        const char *body =
+            apr_psprintf(p,
+                         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                         "\"content\":\"hi\"}],%s}",
+                         extras[i]);
 
         KVC_CHECK(!same_key(base, body, p));
     }
-    KVC_CHECK(!same_key(
-        "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
-        "\"chat_template_kwargs\":{\"enable_thinking\":false}}",
-        "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
-        "\"chat_template_kwargs\":{\"enable_thinking\":true}}", p));
+    KVC_CHECK(
+        !same_key("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                  "\"chat_template_kwargs\":{\"enable_thinking\":false}}",
+                  "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                  "\"chat_template_kwargs\":{\"enable_thinking\":true}}",
+                  p));
 }
 
 static void test_key_sampling_fields_ignored(apr_pool_t *p)
 {
-    const char *base =
-        "{\"model\":\"m\",\"messages\":"
-        "[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    const char *base = "{\"model\":\"m\",\"messages\":"
+                       "[{\"role\":\"user\",\"content\":\"hi\"}]}";
 
-    KVC_CHECK(same_key(base,
+    KVC_CHECK(same_key(
+        base,
         "{\"stream\":true,\"max_tokens\":100,\"temperature\":0.2,"
         "\"top_p\":0.9,\"n\":2,\"user\":\"u\",\"seed\":7,"
         "\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
-        "\"stream_options\":{\"include_usage\":true}}", p));
+        "\"stream_options\":{\"include_usage\":true}}",
+        p));
     /* Nor does formatting between the members. */
-    KVC_CHECK(same_key(base,
-        "{ \"model\" : \"m\" ,\n \"messages\" :\t[{\"role\":\"user\","
-        "\"content\":\"hi\"}] }\n", p));
+    KVC_CHECK(
+        same_key(base,
+                 "{ \"model\" : \"m\" ,\n \"messages\" :\t[{\"role\":\"user\","
+                 "\"content\":\"hi\"}] }\n",
+                 p));
     KVC_CHECK(same_key("{\"prompt\":\"hi\",\"max_tokens\":1}",
                        "{\"prompt\":\"hi\",\"max_tokens\":500,"
-                       "\"stream\":false}", p));
+                       "\"stream\":false}",
+                       p));
 }
 
 /* The key hashes the raw value: a client that reformats a key field
@@ -397,12 +416,13 @@ static void test_key_raw_value(apr_pool_t *p)
     const char *base =
         "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
 
-    KVC_CHECK(!same_key(base,
-        "{\"messages\":[ {\"role\":\"user\",\"content\":\"hi\"} ]}", p));
-    KVC_CHECK(!same_key(base,
-        "{\"messages\":[{\"content\":\"hi\",\"role\":\"user\"}]}", p));
-    KVC_CHECK(!same_key(base,
-        "{\"messages\":[{\"role\":\"user\",\"content\":\"\\u0068i\"}]}", p));
+    KVC_CHECK(!same_key(
+        base, "{\"messages\":[ {\"role\":\"user\",\"content\":\"hi\"} ]}", p));
+    KVC_CHECK(!same_key(
+        base, "{\"messages\":[{\"content\":\"hi\",\"role\":\"user\"}]}", p));
+    KVC_CHECK(!same_key(
+        base, "{\"messages\":[{\"role\":\"user\",\"content\":\"\\u0068i\"}]}",
+        p));
     /* Blanks around a value are not part of it. */
     KVC_CHECK(same_key("{\"prompt\":\"hi\",\"add_special_tokens\":true}",
                        "{\"prompt\": \"hi\" ,\"add_special_tokens\":\ttrue }",
@@ -413,7 +433,8 @@ static void test_key_raw_value(apr_pool_t *p)
     KVC_CHECK(!same_key("{\"prompt\":\"hi\",\"mm_processor_kwargs\":"
                         "{\"fps\":1}}",
                         "{\"prompt\":\"hi\",\"mm_processor_kwargs\":"
-                        "{\"fps\":1.0}}", p));
+                        "{\"fps\":1.0}}",
+                        p));
 }
 
 /* A repeated member counts with its last value, as in json-c and
@@ -434,20 +455,24 @@ static void test_duplicate_members(apr_pool_t *p)
     KVC_CHECK_INT(ex("{\"prompt\":\"a\",\"prompt\":[1,2]}", "", p, &info),
                   KVC_EXTRACT_EMPTY_PROMPT);
     KVC_CHECK_INT(ex("{\"prompt\":\"a\",\"prompt\":[1,2],\"messages\":"
-                     "[{\"content\":\"m\"}]}", "", p, &info),
+                     "[{\"content\":\"m\"}]}",
+                     "", p, &info),
                   KVC_EXTRACT_OK);
     KVC_CHECK_STR(info.prompt, "m");
     KVC_CHECK_INT(ex("{\"messages\":[{\"content\":\"x\"}],\"prompt\":\" \","
-                     "\"messages\":[{\"content\":\"y\"}]}", "", p, &info),
+                     "\"messages\":[{\"content\":\"y\"}]}",
+                     "", p, &info),
                   KVC_EXTRACT_OK);
     KVC_CHECK_STR(info.prompt, "y");
 
     /* Model: the last one, even when it is not a string. */
-    KVC_CHECK_INT(ex("{\"model\":\"a\",\"model\":\"b\",\"prompt\":\"x\"}",
-                     "dm", p, &info), KVC_EXTRACT_OK);
+    KVC_CHECK_INT(ex("{\"model\":\"a\",\"model\":\"b\",\"prompt\":\"x\"}", "dm",
+                     p, &info),
+                  KVC_EXTRACT_OK);
     KVC_CHECK_STR(info.model, "b");
-    KVC_CHECK_INT(ex("{\"model\":\"a\",\"model\":5,\"prompt\":\"x\"}",
-                     "dm", p, &info), KVC_EXTRACT_OK);
+    KVC_CHECK_INT(
+        ex("{\"model\":\"a\",\"model\":5,\"prompt\":\"x\"}", "dm", p, &info),
+        KVC_EXTRACT_OK);
     KVC_CHECK_STR(info.model, "dm");
 
     /* Inside a message and a content part, too. */
@@ -458,7 +483,8 @@ static void test_duplicate_members(apr_pool_t *p)
                      "\"text\":\"e\"},{\"type\":\"text\",\"text\":\"f\","
                      "\"type\":\"image\"},{\"type\":\"image\",\"text\":\"g\","
                      "\"type\":\"text\"},{\"text\":\"h\",\"type\":\"text\","
-                     "\"text\":null}]}]}", "", p, &info),
+                     "\"text\":null}]}]}",
+                     "", p, &info),
                   KVC_EXTRACT_OK);
     KVC_CHECK_STR(info.prompt, "b\ne\ng");
 }
@@ -471,38 +497,45 @@ static void test_escapes(apr_pool_t *p)
     kvc_request_info info;
 
     KVC_CHECK_INT(ex("{\"\\u0070rompt\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\","
-                     "\"mod\\u0065l\":\"\\u006d\"}", "dm", p, &info),
+                     "\"mod\\u0065l\":\"\\u006d\"}",
+                     "dm", p, &info),
                   KVC_EXTRACT_OK);
     KVC_CHECK_STR(info.prompt, "\"\\/\b\f\n\r\t");
     KVC_CHECK_STR(info.model, "m");
     /* A pair is one character; an unpaired surrogate is U+FFFD. */
     KVC_CHECK_INT(ex("{\"prompt\":\"\\ud83d\\ude00|\\uD800|\\udc00|"
-                     "\\ud800\\u0041|\\ud800\\ud800\\udc00\"}", "", p,
-                     &info), KVC_EXTRACT_OK);
+                     "\\ud800\\u0041|\\ud800\\ud800\\udc00\"}",
+                     "", p, &info),
+                  KVC_EXTRACT_OK);
     KVC_CHECK_STR(info.prompt, "\xf0\x9f\x98\x80|\xef\xbf\xbd|"
-                  "\xef\xbf\xbd|\xef\xbf\xbd" "A|\xef\xbf\xbd"
-                  "\xf0\x90\x80\x80");
+                               "\xef\xbf\xbd|\xef\xbf\xbd"
+                               "A|\xef\xbf\xbd"
+                               "\xf0\x90\x80\x80");
     /* An escaped NUL stays in the prompt and counts in its length. */
     KVC_CHECK_INT(ex("{\"prompt\":\"a\\u0000b\"}", "", p, &info),
                   KVC_EXTRACT_OK);
     KVC_CHECK_INT(info.prompt_len, 3);
     KVC_CHECK(memcmp(info.prompt, "a\0b", 4) == 0);
     /* Raw UTF-8 passes through. */
-    KVC_CHECK_INT(ex("{\"prompt\":\"\xe6\x97\xa5\xf0\x9f\x98\x80\"}", "", p,
-                     &info), KVC_EXTRACT_OK);
+    KVC_CHECK_INT(
+        ex("{\"prompt\":\"\xe6\x97\xa5\xf0\x9f\x98\x80\"}", "", p, &info),
+        KVC_EXTRACT_OK);
     KVC_CHECK_STR(info.prompt, "\xe6\x97\xa5\xf0\x9f\x98\x80");
     /* Not the same names: a NUL or any other byte more. */
-    KVC_CHECK_INT(ex("{\"model\\u0000\":\"m\",\"prompt\\u0000\":\"x\"}",
-                     "dm", p, &info), KVC_EXTRACT_EMPTY_PROMPT);
-    KVC_CHECK_INT(ex("{\"model\\u0000\":\"m\",\"prompt\":\"x\"}",
-                     "dm", p, &info), KVC_EXTRACT_OK);
+    KVC_CHECK_INT(
+        ex("{\"model\\u0000\":\"m\",\"prompt\\u0000\":\"x\"}", "dm", p, &info),
+        KVC_EXTRACT_EMPTY_PROMPT);
+    KVC_CHECK_INT(
+        ex("{\"model\\u0000\":\"m\",\"prompt\":\"x\"}", "dm", p, &info),
+        KVC_EXTRACT_OK);
     KVC_CHECK_STR(info.model, "dm");
     KVC_CHECK_INT(ex("{\"Prompt\":\"x\",\"prompt \":\"y\"}", "", p, &info),
                   KVC_EXTRACT_EMPTY_PROMPT);
     /* An escaped "text" type is still "text". */
     KVC_CHECK_INT(ex("{\"messages\":[{\"content\":[{\"\\u0074ype\":"
-                     "\"t\\u0065xt\",\"te\\u0078t\":\"ok\"}]}]}", "", p,
-                     &info), KVC_EXTRACT_OK);
+                     "\"t\\u0065xt\",\"te\\u0078t\":\"ok\"}]}]}",
+                     "", p, &info),
+                  KVC_EXTRACT_OK);
     KVC_CHECK_STR(info.prompt, "ok");
 }
 
@@ -521,72 +554,40 @@ static void test_key_model_changes(apr_pool_t *p)
     KVC_CHECK(!same_key(
         "{\"model\":\"m\",\"prompt\":\"x\",\"messages\":[{\"content\":\"y\"}]}",
         "{\"model\":\"m\\u0000prompt\\u0000\\\"x\\\"\","
-        "\"messages\":[{\"content\":\"y\"}]}", p));
+        "\"messages\":[{\"content\":\"y\"}]}",
+        p));
 }
 
 static void test_invalid_json(apr_pool_t *p)
 {
     static const char *const bodies[] = {
-        "",
-        "   ",
-        "{",
-        "}",
-        "{\"prompt\":\"x\"",
-        "{\"prompt\":\"x\"}}",
-        "{\"prompt\":\"x\"} x",
-        "{\"prompt\":\"x\"}{}",
-        "{\"prompt\":\"x\",}",
-        "{\"prompt\":\"x\" /* c */}",
-        "{\"prompt\":x}",
-        "{\"prompt\":True}",
-        "{prompt:\"x\"}",
-        "{\"prompt\":\"x\\q\"}",
-        "{\"prompt\":\"\xff\xfe\"}",
-        "{\"prompt\":\"\xc3\"}",
-        "\"unterminated",
-        "nul",
-        "[1,2",
+        "", "   ", "{", "}", "{\"prompt\":\"x\"", "{\"prompt\":\"x\"}}",
+        "{\"prompt\":\"x\"} x", "{\"prompt\":\"x\"}{}", "{\"prompt\":\"x\",}",
+        "{\"prompt\":\"x\" /* c */}", "{\"prompt\":x}", "{\"prompt\":True}",
+        "{prompt:\"x\"}", "{\"prompt\":\"x\\q\"}", "{\"prompt\":\"\xff\xfe\"}",
+        "{\"prompt\":\"\xc3\"}", "\"unterminated", "nul", "[1,2",
         /* strict RFC 8259, unlike json-c's "strict" mode */
-        "{\"prompt\":\"x\",\"n\":NaN}",
-        "{\"prompt\":\"x\",\"n\":Infinity}",
-        "{\"prompt\":\"x\",\"n\":-Infinity}",
-        "{\"prompt\":\"x\",\"n\":00}",
-        "{\"prompt\":\"x\",\"n\":01}",
-        "{\"prompt\":\"x\",\"n\":1.}",
-        "{\"prompt\":\"x\",\"n\":.5}",
-        "{\"prompt\":\"x\",\"n\":+1}",
-        "{\"prompt\":\"x\",\"n\":1e}",
-        "{\"prompt\":\"a\tb\"}",
-        "{\"prompt\":\"a\nb\"}",
-        "{\"prompt\":\"a\x7f\x01\"}",
-        "{\"prompt\":\"x\\u12\"}",
-        "{\"prompt\":\"x\\U0041\"}",
-        "{\"prompt\":\"x\\'\"}",
-        "{\"prompt\":\"x\",\"a\":[1,]}",
-        "{\"prompt\":\"x\",\"a\":tru}",
-        "{\"prompt\":\"x\",\"a\":nulll}",
-        "{\"prompt\":\"x\",\"a\":{\"b\"}}",
-        "{\"prompt\":\"x\",}",
-        "{,\"prompt\":\"x\"}",
-        "{\"prompt\"::\"x\"}",
-        "{\"prompt\" \"x\"}",
-        "{\"prompt\":\"x\"}\v",
-        "{\"prompt\":\"x\"}\f",
+        "{\"prompt\":\"x\",\"n\":NaN}", "{\"prompt\":\"x\",\"n\":Infinity}",
+        "{\"prompt\":\"x\",\"n\":-Infinity}", "{\"prompt\":\"x\",\"n\":00}",
+        "{\"prompt\":\"x\",\"n\":01}", "{\"prompt\":\"x\",\"n\":1.}",
+        "{\"prompt\":\"x\",\"n\":.5}", "{\"prompt\":\"x\",\"n\":+1}",
+        "{\"prompt\":\"x\",\"n\":1e}", "{\"prompt\":\"a\tb\"}",
+        "{\"prompt\":\"a\nb\"}", "{\"prompt\":\"a\x7f\x01\"}",
+        "{\"prompt\":\"x\\u12\"}", "{\"prompt\":\"x\\U0041\"}",
+        "{\"prompt\":\"x\\'\"}", "{\"prompt\":\"x\",\"a\":[1,]}",
+        "{\"prompt\":\"x\",\"a\":tru}", "{\"prompt\":\"x\",\"a\":nulll}",
+        "{\"prompt\":\"x\",\"a\":{\"b\"}}", "{\"prompt\":\"x\",}",
+        "{,\"prompt\":\"x\"}", "{\"prompt\"::\"x\"}", "{\"prompt\" \"x\"}",
+        "{\"prompt\":\"x\"}\v", "{\"prompt\":\"x\"}\f",
         "\xef\xbb\xbf{\"prompt\":\"x\"}",
         /* ill-formed UTF-8 (RFC 3629), which json-c lets through */
-        "{\"prompt\":\"\xc0\x80\"}",
-        "{\"prompt\":\"\xc1\xbf\"}",
-        "{\"prompt\":\"\xe0\x9f\xbf\"}",
-        "{\"prompt\":\"\xed\xa0\x80\"}",
-        "{\"prompt\":\"\xed\xbf\xbf\"}",
-        "{\"prompt\":\"\xf0\x8f\xbf\xbf\"}",
+        "{\"prompt\":\"\xc0\x80\"}", "{\"prompt\":\"\xc1\xbf\"}",
+        "{\"prompt\":\"\xe0\x9f\xbf\"}", "{\"prompt\":\"\xed\xa0\x80\"}",
+        "{\"prompt\":\"\xed\xbf\xbf\"}", "{\"prompt\":\"\xf0\x8f\xbf\xbf\"}",
         "{\"prompt\":\"\xf4\x90\x80\x80\"}",
-        "{\"prompt\":\"\xf5\x80\x80\x80\"}",
-        "{\"prompt\":\"\x80\"}",
-        "{\"prompt\":\"\xe6\x97\"}",
-        "{\"prompt\":\"\xe6\x97x\"}",
-        "{\"prompt\":\"\xf0\x9f\x98\"}",
-        "{\"prompt\":\"x\",\"\xff\":1}",
+        "{\"prompt\":\"\xf5\x80\x80\x80\"}", "{\"prompt\":\"\x80\"}",
+        "{\"prompt\":\"\xe6\x97\"}", "{\"prompt\":\"\xe6\x97x\"}",
+        "{\"prompt\":\"\xf0\x9f\x98\"}", "{\"prompt\":\"x\",\"\xff\":1}",
         "{\"prompt\":\"x\"}\xc2\xa0"
     };
     kvc_request_info info;
@@ -594,8 +595,7 @@ static void test_invalid_json(apr_pool_t *p)
 
     for (i = 0; i < sizeof(bodies) / sizeof(*bodies); i++) {
         kvc_test_context = bodies[i];
-        KVC_CHECK_INT(ex(bodies[i], "", p, &info),
-                      KVC_EXTRACT_INVALID_JSON);
+        KVC_CHECK_INT(ex(bodies[i], "", p, &info), KVC_EXTRACT_INVALID_JSON);
     }
     kvc_test_context = NULL;
 
@@ -604,8 +604,7 @@ static void test_invalid_json(apr_pool_t *p)
                   KVC_EXTRACT_INVALID_JSON);
     KVC_CHECK_INT(ex_len("{\"prompt\":\"x\0\"}", 15, "", p, &info),
                   KVC_EXTRACT_INVALID_JSON);
-    KVC_CHECK_INT(kvc_extract(NULL, 0, "", p, &info),
-                  KVC_EXTRACT_INVALID_JSON);
+    KVC_CHECK_INT(kvc_extract(NULL, 0, "", p, &info), KVC_EXTRACT_INVALID_JSON);
 
     /* Trailing whitespace is fine. */
     KVC_CHECK_INT(ex("{\"prompt\":\"x\"} \r\n\t", "", p, &info),
@@ -692,10 +691,11 @@ static void test_byte_flips(apr_pool_t *p)
 
 static void test_not_object(apr_pool_t *p)
 {
-    static const char *const bodies[] = {
-        "[1,2]", "[{\"prompt\":\"x\"}]", "\"str\"", "123", "-1.5", "null",
-        "true", "false", " [] "
-    };
+    static const char *const bodies[] = { "[1,2]",   "[{\"prompt\":\"x\"}]",
+                                          "\"str\"", "123",
+                                          "-1.5",    "null",
+                                          "true",    "false",
+                                          " [] " };
     kvc_request_info info;
     apr_size_t i;
 

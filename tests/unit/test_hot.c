@@ -7,11 +7,11 @@
 #include "kvc_hot.h"
 #include "kvc_test.h"
 
-#define SEC(n) ((apr_time_t)(n) * APR_USEC_PER_SEC)
-#define MS(n) ((apr_time_t)(n) * 1000)
+#define SEC(n) ((apr_time_t)(n)*APR_USEC_PER_SEC)
+#define MS(n)  ((apr_time_t)(n)*1000)
 
 /* A 16s window: 16 one-second slices, easy to reason about. */
-#define W SEC(16)
+#define W  SEC(16)
 #define T0 SEC(1000)
 
 static void test_hot_counts(apr_pool_t *p)
@@ -220,16 +220,14 @@ static void test_hot_default_window(apr_pool_t *p)
     KVC_CHECK(n >= 28 && n <= 31);
 }
 
-const kvc_test_case kvc_hot_tests[] = {
-    KVC_TEST(test_hot_counts),
-    KVC_TEST(test_hot_full_expiry),
-    KVC_TEST(test_hot_partial_expiry),
-    KVC_TEST(test_hot_cap),
-    KVC_TEST(test_hot_no_overflow),
-    KVC_TEST(test_hot_out_of_order),
-    KVC_TEST(test_hot_clock_backwards),
-    KVC_TEST(test_hot_negative_time),
-    KVC_TEST(test_hot_extremes),
-    KVC_TEST(test_hot_default_window),
-    KVC_TEST_END
-};
+const kvc_test_case kvc_hot_tests[] = { KVC_TEST(test_hot_counts),
+                                        KVC_TEST(test_hot_full_expiry),
+                                        KVC_TEST(test_hot_partial_expiry),
+                                        KVC_TEST(test_hot_cap),
+                                        KVC_TEST(test_hot_no_overflow),
+                                        KVC_TEST(test_hot_out_of_order),
+                                        KVC_TEST(test_hot_clock_backwards),
+                                        KVC_TEST(test_hot_negative_time),
+                                        KVC_TEST(test_hot_extremes),
+                                        KVC_TEST(test_hot_default_window),
+                                        KVC_TEST_END };

@@ -10,8 +10,8 @@
 #include "kvc_hotset.h"
 #include "kvc_test.h"
 
-#define SEC(n) ((apr_time_t)(n) * APR_USEC_PER_SEC)
-#define T0 SEC(10000)
+#define SEC(n) ((apr_time_t)(n)*APR_USEC_PER_SEC)
+#define T0     SEC(10000)
 
 static void key_of(unsigned char key[32], int n)
 {
@@ -41,12 +41,12 @@ static void test_hotset_pins_once_per_window(apr_pool_t *p)
     KVC_CHECK_INT(kvc_hotset_hit(hs, k, T0 + 1, &policy, &pin), 2);
     KVC_CHECK_INT(pin, 0);
     KVC_CHECK_INT(kvc_hotset_hit(hs, k, T0 + 2, &policy, &pin), 3);
-    KVC_CHECK_INT(pin, 1);                      /* reached the threshold */
+    KVC_CHECK_INT(pin, 1); /* reached the threshold */
     for (i = 0; i < 20; i++) {
         kvc_hotset_hit(hs, k, T0 + SEC(1) + i, &policy, &pin);
         pins += pin;
     }
-    KVC_CHECK_INT(pins, 0);                     /* once per window */
+    KVC_CHECK_INT(pins, 0); /* once per window */
     /* A window later, hot again: pinned again. */
     kvc_hotset_hit(hs, k, T0 + SEC(70), &policy, &pin);
     kvc_hotset_hit(hs, k, T0 + SEC(70), &policy, &pin);
@@ -64,8 +64,7 @@ static void test_hotset_threshold_zero_never_pins(apr_pool_t *p)
 
     key_of(k, 7);
     for (i = 0; i < 50; i++) {
-        KVC_CHECK_INT(kvc_hotset_hit(hs, k, T0 + i, &count_only, &pin),
-                      i + 1);
+        KVC_CHECK_INT(kvc_hotset_hit(hs, k, T0 + i, &count_only, &pin), i + 1);
         pins += pin;
     }
     KVC_CHECK_INT(pins, 0);
@@ -141,8 +140,8 @@ static void test_hotset_attach_elsewhere(apr_pool_t *p)
     kvc_hotset_hit(kvc_hotset_init(mem, 16), k, T0, &policy, &pin);
     kvc_hotset_hit(kvc_hotset_attach(mem), k, T0 + 1, &policy, &pin);
     memcpy(copy, mem, size);
-    KVC_CHECK_INT(kvc_hotset_hit(kvc_hotset_attach(copy), k, T0 + 2,
-                                 &policy, &pin), 3);
+    KVC_CHECK_INT(
+        kvc_hotset_hit(kvc_hotset_attach(copy), k, T0 + 2, &policy, &pin), 3);
     KVC_CHECK_INT(pin, 1);
 }
 

@@ -54,8 +54,8 @@ static void test_json_valid_documents(apr_pool_t *p)
         "{}", "[]", "\"\"", "0", "-0", "1", "-1", "0.5", "-0.0e-0", "1E+2",
         "1e2", "12345678901234567890123456789", "true", "false", "null",
         " \t\r\n{} \t\r\n", "[1,\"a\",true,false,null,{},[],-1.5e3]",
-        "{\"a\":{\"b\":[{\"c\":null}]},\"\":0,\"a\":1}",
-        "[ 1 , 2 ]", "{ \"a\" : 1 , \"b\" : 2 }",
+        "{\"a\":{\"b\":[{\"c\":null}]},\"\":0,\"a\":1}", "[ 1 , 2 ]",
+        "{ \"a\" : 1 , \"b\" : 2 }",
         "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u0000\\uFFFF\\ud800\\udc00\\uDBFF\"",
         /* every boundary of well-formed UTF-8, and DEL */
         "\"\xc2\x80 \xdf\xbf \xe0\xa0\x80 \xe1\x80\x80 \xec\xbf\xbf "
@@ -79,22 +79,22 @@ static void test_json_invalid_documents(apr_pool_t *p)
         "", " ", "{", "}", "[", "]", "{]", "[}", "{}}", "[]]", "{}{}", "[] 1",
         "{\"a\"}", "{\"a\":}", "{\"a\" 1}", "{\"a\"::1}", "{a:1}", "{'a':1}",
         "{\"a\":1,}", "{,\"a\":1}", "{\"a\":1 \"b\":2}", "{1:2}", "[1,]",
-        "[,1]", "[,]", "[1 2]", "[1;2]", "tru", "true1", "nul", "nulls",
-        "fals", "TRUE", "True", "NaN", "-NaN", "Infinity", "-Infinity",
-        "undefined", "01", "00", "-01", "1.", ".5", "-", "-a", "+1", "1e",
-        "1e+", "1E-", "0x1", "1.e3", "--1", "\"", "\"abc", "\"\\\"",
-        "\"\\x\"", "\"\\'\"", "\"\\U0041\"", "\"\\u12\"", "\"\\u12G4\"",
-        "\"\\uG123\"", "\"\\u 123\"", "\"\\u\"", "\"a\tb\"", "\"a\nb\"",
-        "\"\x01\"", "\"\x1f\"", "'a'", "{} \v", "{} \f", "\xef\xbb\xbf{}",
-        "/* c */ {}", "{} // c", "[1,2", "{\"a\":[1,{\"b\":2]}}",
+        "[,1]", "[,]", "[1 2]", "[1;2]", "tru", "true1", "nul", "nulls", "fals",
+        "TRUE", "True", "NaN", "-NaN", "Infinity", "-Infinity", "undefined",
+        "01", "00", "-01", "1.", ".5", "-", "-a", "+1", "1e", "1e+", "1E-",
+        "0x1", "1.e3", "--1", "\"", "\"abc", "\"\\\"", "\"\\x\"", "\"\\'\"",
+        "\"\\U0041\"", "\"\\u12\"", "\"\\u12G4\"", "\"\\uG123\"", "\"\\u 123\"",
+        "\"\\u\"", "\"a\tb\"", "\"a\nb\"", "\"\x01\"", "\"\x1f\"", "'a'",
+        "{} \v", "{} \f", "\xef\xbb\xbf{}", "/* c */ {}", "{} // c", "[1,2",
+        "{\"a\":[1,{\"b\":2]}}",
         /* ill-formed UTF-8 */
         "\"\x80\"", "\"\xbf\"", "\"\xc0\x80\"", "\"\xc1\xbf\"", "\"\xc2\"",
-        "\"\xc2\x7f\"", "\"\xc2\xc0\"", "\"\xe0\x80\x80\"",
-        "\"\xe0\x9f\xbf\"", "\"\xe1\x80\"", "\"\xe1\x80\x7f\"",
-        "\"\xed\xa0\x80\"", "\"\xed\xbf\xbf\"", "\"\xf0\x80\x80\x80\"",
-        "\"\xf0\x8f\xbf\xbf\"", "\"\xf0\x90\x80\"", "\"\xf4\x90\x80\x80\"",
-        "\"\xf5\x80\x80\x80\"", "\"\xf8\x88\x80\x80\x80\"", "\"\xfe\"",
-        "\"\xff\"", "{\"\xff\":1}", "[1]\xc2\xa0"
+        "\"\xc2\x7f\"", "\"\xc2\xc0\"", "\"\xe0\x80\x80\"", "\"\xe0\x9f\xbf\"",
+        "\"\xe1\x80\"", "\"\xe1\x80\x7f\"", "\"\xed\xa0\x80\"",
+        "\"\xed\xbf\xbf\"", "\"\xf0\x80\x80\x80\"", "\"\xf0\x8f\xbf\xbf\"",
+        "\"\xf0\x90\x80\"", "\"\xf4\x90\x80\x80\"", "\"\xf5\x80\x80\x80\"",
+        "\"\xf8\x88\x80\x80\x80\"", "\"\xfe\"", "\"\xff\"", "{\"\xff\":1}",
+        "[1]\xc2\xa0"
     };
     apr_size_t i;
 
@@ -255,9 +255,9 @@ static void test_json_decode(apr_pool_t *p)
     KVC_CHECK_STR(decode("\"\\u007f\\u0080\\u07ff\\u0800\"", p, &len),
                   "\x7f\xc2\x80\xdf\xbf\xe0\xa0\x80");
     /* Pairs, and unpaired surrogates as json-c decodes them. */
-    KVC_CHECK_STR(decode("\"\\ud83d\\ude00\\uDBFF\\uDFFF\\ud800\\udc00\"", p,
-                         &len),
-                  "\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf\xf0\x90\x80\x80");
+    KVC_CHECK_STR(
+        decode("\"\\ud83d\\ude00\\uDBFF\\uDFFF\\ud800\\udc00\"", p, &len),
+        "\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf\xf0\x90\x80\x80");
     /* As Python decodes it (what vLLM sees); json-c 0.16 wrongly makes
      * U+FFFD of every pair whose high surrogate ends in 0x36 or 0x37.
      */
@@ -265,7 +265,8 @@ static void test_json_decode(apr_pool_t *p)
                   "\xf0\x9d\xb8\x80\xf4\x8d\xaf\xbf");
     KVC_CHECK_STR(decode("\"\\ud800\"", p, &len), "\xef\xbf\xbd");
     KVC_CHECK_STR(decode("\"\\udc00x\"", p, &len), "\xef\xbf\xbdx");
-    KVC_CHECK_STR(decode("\"\\ud800\\u0041\"", p, &len), "\xef\xbf\xbd" "A");
+    KVC_CHECK_STR(decode("\"\\ud800\\u0041\"", p, &len), "\xef\xbf\xbd"
+                                                         "A");
     KVC_CHECK_STR(decode("\"\\ud800\\n\"", p, &len), "\xef\xbf\xbd\n");
     KVC_CHECK_STR(decode("\"\\ud800\\ud800\\udc00\"", p, &len),
                   "\xef\xbf\xbd\xf0\x90\x80\x80");
@@ -274,8 +275,7 @@ static void test_json_decode(apr_pool_t *p)
     /* NUL bytes are kept; the length tells. */
     KVC_CHECK(memcmp(decode("\"a\\u0000b\"", p, &len), "a\0b", 3) == 0);
     KVC_CHECK_INT(len, 3);
-    KVC_CHECK_STR(decode("\"x\xe6\x97\xa5\\t\"", p, &len),
-                  "x\xe6\x97\xa5\t");
+    KVC_CHECK_STR(decode("\"x\xe6\x97\xa5\\t\"", p, &len), "x\xe6\x97\xa5\t");
     KVC_CHECK_NULL(decode("\"\\q\"", p, &len));
 }
 
@@ -285,21 +285,20 @@ static void test_json_str_is(apr_pool_t *p)
         const char *text;
         const char *lit;
         int want;
-    } cases[] = {
-        { "\"tokens\"", "tokens", 1 },
-        { "\"tok\\u0065ns\"", "tokens", 1 },
-        { "\"\\u0074\\u006F\\u006b\\u0065\\u006e\\u0073\"", "tokens", 1 },
-        { "\"\\/a\"", "/a", 1 },
-        { "\"a\\tb\"", "a\tb", 1 },
-        { "\"\"", "", 1 },
-        { "\"token\"", "tokens", 0 },
-        { "\"tokens \"", "tokens", 0 },
-        { "\"Tokens\"", "tokens", 0 },
-        { "\"tokens\\u0000\"", "tokens", 0 },
-        { "\"tok\\u0165ns\"", "tokens", 0 },
-        { "\"t\xc3\xa9\"", "t", 0 },
-        { "\"x\"", "", 0 }
-    };
+    } cases[] = { { "\"tokens\"", "tokens", 1 },
+                  { "\"tok\\u0065ns\"", "tokens", 1 },
+                  { "\"\\u0074\\u006F\\u006b\\u0065\\u006e\\u0073\"", "tokens",
+                    1 },
+                  { "\"\\/a\"", "/a", 1 },
+                  { "\"a\\tb\"", "a\tb", 1 },
+                  { "\"\"", "", 1 },
+                  { "\"token\"", "tokens", 0 },
+                  { "\"tokens \"", "tokens", 0 },
+                  { "\"Tokens\"", "tokens", 0 },
+                  { "\"tokens\\u0000\"", "tokens", 0 },
+                  { "\"tok\\u0165ns\"", "tokens", 0 },
+                  { "\"t\xc3\xa9\"", "t", 0 },
+                  { "\"x\"", "", 0 } };
     apr_size_t i;
 
     (void)p;
@@ -363,12 +362,14 @@ static const char *walk(const char *text, apr_pool_t *p)
 
 static void test_json_steps(apr_pool_t *p)
 {
-    static const char *const bad[] = {
-        "{\"a\":[1,]}", "{\"a\":[,1]}", "{\"a\":[1 2]}", "{\"a\":[1}",
-        "{\"a\":[1],}", "{,\"a\":[1]}", "{\"a\" [1]}", "{\"a\":[1] \"b\":[]}",
-        "{\"a\":[", "{\"a\":[1", "{\"a\":[1,", "{\"a\"", "{\"a\":", "{",
-        "{\"a\":[]}x", "{\"a\":[\"\\x\"]}"
-    };
+    static const char *const bad[] = { "{\"a\":[1,]}",  "{\"a\":[,1]}",
+                                       "{\"a\":[1 2]}", "{\"a\":[1}",
+                                       "{\"a\":[1],}",  "{,\"a\":[1]}",
+                                       "{\"a\" [1]}",   "{\"a\":[1] \"b\":[]}",
+                                       "{\"a\":[",      "{\"a\":[1",
+                                       "{\"a\":[1,",    "{\"a\"",
+                                       "{\"a\":",       "{",
+                                       "{\"a\":[]}x",   "{\"a\":[\"\\x\"]}" };
     apr_size_t i;
 
     KVC_CHECK_STR(walk("{}", p), "");
@@ -386,11 +387,14 @@ static void test_json_steps(apr_pool_t *p)
 /* kvc_json_parse(): the scanner decides, json-c only builds the tree. */
 static void test_json_parse_frontend(apr_pool_t *p)
 {
-    static const char *const lax[] = {
-        "{\"a\":NaN}", "{\"a\":00}", "{\"a\":\"x\ty\"}",
-        "{\"a\":\"\xc0\x80\"}",
-        "{\"a\":\"\xed\xa0\x80\"}", "{\"a\":1}x", "{\"a\":1} \v", "[1,]"
-    };
+    static const char *const lax[] = { "{\"a\":NaN}",
+                                       "{\"a\":00}",
+                                       "{\"a\":\"x\ty\"}",
+                                       "{\"a\":\"\xc0\x80\"}",
+                                       "{\"a\":\"\xed\xa0\x80\"}",
+                                       "{\"a\":1}x",
+                                       "{\"a\":1} \v",
+                                       "[1,]" };
     json_object *o = NULL;
     apr_size_t i;
 
@@ -417,16 +421,14 @@ static void test_json_parse_frontend(apr_pool_t *p)
     KVC_CHECK_INT(kvc_json_parse("", 0, &o), APR_EINVAL);
 }
 
-const kvc_test_case kvc_json_tests[] = {
-    KVC_TEST(test_json_valid_documents),
-    KVC_TEST(test_json_invalid_documents),
-    KVC_TEST(test_json_len_bounds),
-    KVC_TEST(test_json_string_bytes),
-    KVC_TEST(test_json_depth),
-    KVC_TEST(test_json_every_prefix),
-    KVC_TEST(test_json_decode),
-    KVC_TEST(test_json_str_is),
-    KVC_TEST(test_json_steps),
-    KVC_TEST(test_json_parse_frontend),
-    KVC_TEST_END
-};
+const kvc_test_case kvc_json_tests[] = { KVC_TEST(test_json_valid_documents),
+                                         KVC_TEST(test_json_invalid_documents),
+                                         KVC_TEST(test_json_len_bounds),
+                                         KVC_TEST(test_json_string_bytes),
+                                         KVC_TEST(test_json_depth),
+                                         KVC_TEST(test_json_every_prefix),
+                                         KVC_TEST(test_json_decode),
+                                         KVC_TEST(test_json_str_is),
+                                         KVC_TEST(test_json_steps),
+                                         KVC_TEST(test_json_parse_frontend),
+                                         KVC_TEST_END };

@@ -373,11 +373,11 @@ static void test_lru_attach_copy(apr_pool_t *p)
 /* ------------------------------------------------------------------ */
 
 #define MODEL_KEYS 48
-#define MODEL_CAP 13
+#define MODEL_CAP  13
 
 typedef struct {
     int present[MODEL_KEYS];
-    unsigned long stamp[MODEL_KEYS];   /* larger = more recent */
+    unsigned long stamp[MODEL_KEYS]; /* larger = more recent */
     apr_uint32_t slot[MODEL_KEYS];
     unsigned count;
     unsigned long clock;
@@ -432,8 +432,7 @@ static int model_agrees(kvc_lru *lru, const lru_model *m, int op)
                       (unsigned)kvc_lru_count(lru), m->count);
         return 0;
     }
-    if (kvc_lru_oldest(lru)
-        != (oldest < 0 ? KVC_LRU_NONE : m->slot[oldest])) {
+    if (kvc_lru_oldest(lru) != (oldest < 0 ? KVC_LRU_NONE : m->slot[oldest])) {
         kvc_test_fail(__FILE__, __LINE__, "op %d: wrong oldest", op);
         return 0;
     }
@@ -443,15 +442,14 @@ static int model_agrees(kvc_lru *lru, const lru_model *m, int op)
         model_key(key, i);
         s = kvc_lru_find(lru, key);
         if (s != (m->present[i] ? m->slot[i] : KVC_LRU_NONE)) {
-            kvc_test_fail(__FILE__, __LINE__, "op %d: key %u slot %u", op,
-                          i, (unsigned)s);
+            kvc_test_fail(__FILE__, __LINE__, "op %d: key %u slot %u", op, i,
+                          (unsigned)s);
             return 0;
         }
         if (m->present[i]
             && (s >= MODEL_CAP || kvc_lru_key(lru, s) == NULL
                 || memcmp(kvc_lru_key(lru, s), key, 32) != 0)) {
-            kvc_test_fail(__FILE__, __LINE__, "op %d: key %u bad slot", op,
-                          i);
+            kvc_test_fail(__FILE__, __LINE__, "op %d: key %u bad slot", op, i);
             return 0;
         }
         for (j = 0; j < i; j++) {
@@ -490,8 +488,8 @@ static void test_lru_model_check(apr_pool_t *p)
 
                 model_key(vkey, (unsigned)victim);
                 if (evicted != 1 || memcmp(ev, vkey, 32) != 0) {
-                    kvc_test_fail(__FILE__, __LINE__,
-                                  "op %d: wrong eviction", op);
+                    kvc_test_fail(__FILE__, __LINE__, "op %d: wrong eviction",
+                                  op);
                     break;
                 }
                 /* The victim's slot is the one reused. */
@@ -547,16 +545,15 @@ static void test_lru_model_check(apr_pool_t *p)
     free(mem);
 }
 
-const kvc_test_case kvc_lru_tests[] = {
-    KVC_TEST(test_lru_size_and_init),
-    KVC_TEST(test_lru_attach_rejects),
-    KVC_TEST(test_lru_insert_find_evict),
-    KVC_TEST(test_lru_touch_changes_order),
-    KVC_TEST(test_lru_insert_present_touches),
-    KVC_TEST(test_lru_remove_and_reuse),
-    KVC_TEST(test_lru_collisions),
-    KVC_TEST(test_lru_capacity_one),
-    KVC_TEST(test_lru_attach_copy),
-    KVC_TEST(test_lru_model_check),
-    KVC_TEST_END
-};
+const kvc_test_case kvc_lru_tests[] = { KVC_TEST(test_lru_size_and_init),
+                                        KVC_TEST(test_lru_attach_rejects),
+                                        KVC_TEST(test_lru_insert_find_evict),
+                                        KVC_TEST(test_lru_touch_changes_order),
+                                        KVC_TEST(
+                                            test_lru_insert_present_touches),
+                                        KVC_TEST(test_lru_remove_and_reuse),
+                                        KVC_TEST(test_lru_collisions),
+                                        KVC_TEST(test_lru_capacity_one),
+                                        KVC_TEST(test_lru_attach_copy),
+                                        KVC_TEST(test_lru_model_check),
+                                        KVC_TEST_END };

@@ -12,9 +12,9 @@
 #include "kvc_parse.h"
 #include "kvc_test.h"
 
-#define DURATION_REASON \
+#define DURATION_REASON                                                        \
     "not a duration; use e.g. 50ms, 2s, 5m, 1h or whole seconds"
-#define SIZE_REASON \
+#define SIZE_REASON                                                            \
     "not a size; use bytes with an optional K, M or G suffix, e.g. 16M"
 
 static void check_duration(const char *text, apr_interval_time_t want)
@@ -79,10 +79,10 @@ static void test_duration_limits(apr_pool_t *p)
 static void test_duration_rejects(apr_pool_t *p)
 {
     static const char *const bad[] = {
-        "", "-1", "-5s", "-0", "+5", "+5s", "1.5s", "1.0", "0.5", "5 s",
-        " 5s", "5s ", "5sec", "5S", "5MS", "5H", "s", "ms", "5us", "5d",
-        "5mss", "5hm", "0x10", "1e3", "5ms5", "5\ts", "5\n", "\xff",
-        "1_000", "1,000", "5 ", "inf", "nan"
+        "",     "-1",    "-5s",   "-0",   "+5",   "+5s", "1.5s", "1.0",  "0.5",
+        "5 s",  " 5s",   "5s ",   "5sec", "5S",   "5MS", "5H",   "s",    "ms",
+        "5us",  "5d",    "5mss",  "5hm",  "0x10", "1e3", "5ms5", "5\ts", "5\n",
+        "\xff", "1_000", "1,000", "5 ",   "inf",  "nan"
     };
     apr_size_t i;
 
@@ -131,11 +131,11 @@ static void test_size_forms(apr_pool_t *p)
 
 static void test_size_rejects(apr_pool_t *p)
 {
-    static const char *const bad[] = {
-        "", "-1", "-1K", "+1", "1.5M", "1.0", "16MB", "16KB", "16kb",
-        "16KiB", "1T", "1 K", " 1", "1K ", "K", "M", "0x10", "1e3",
-        "1KK", "1b", "1B", "16M\n", "1,024"
-    };
+    static const char *const bad[] = { "",    "-1",    "-1K",  "+1",   "1.5M",
+                                       "1.0", "16MB",  "16KB", "16kb", "16KiB",
+                                       "1T",  "1 K",   " 1",   "1K ",  "K",
+                                       "M",   "0x10",  "1e3",  "1KK",  "1b",
+                                       "1B",  "16M\n", "1,024" };
     apr_size_t i;
 
     (void)p;
@@ -189,10 +189,9 @@ static void test_long_valid(apr_pool_t *p)
 
 static void test_long_rejects(apr_pool_t *p)
 {
-    static const char *const bad[] = {
-        "", "-", "--1", "abc", "1.0", "1e3", " 1", "1 ", "+1", "0x10",
-        "1k", "12a", "\t3", "1,000"
-    };
+    static const char *const bad[] = { "",    "-",   "--1", "abc",  "1.0",
+                                       "1e3", " 1",  "1 ",  "+1",   "0x10",
+                                       "1k",  "12a", "\t3", "1,000" };
     const char *reason = "must be a whole number from 1 to 4096";
     char buf[64];
     apr_size_t i;
@@ -213,8 +212,7 @@ static void test_long_rejects(apr_pool_t *p)
     check_long_bad("-11", -10, 10, "must be a whole number from -10 to 10");
 }
 
-static void check_double(const char *text, double min, double max,
-                         double want)
+static void check_double(const char *text, double min, double max, double want)
 {
     double v = -12345;
 
@@ -263,10 +261,11 @@ static void test_double_valid(apr_pool_t *p)
 static void test_double_rejects(apr_pool_t *p)
 {
     static const char *const bad[] = {
-        "", "nan", "NaN", "-nan", "inf", "-inf", "infinity", "Infinity",
-        "1e999", "-1e999", "0x1p3", "0x10", " 0.5", "0.5 ", "+0.5", ".",
-        "-", "-.", "e5", ".e5", "1e", "1e+", "1e-", "0.7.1", "1,5", "0,7",
-        "1.5", "-0.1", "2", "1e1", "0.5f", "1..0", "\n1"
+        "",         "nan",   "NaN",    "-nan",  "inf",  "-inf", "infinity",
+        "Infinity", "1e999", "-1e999", "0x1p3", "0x10", " 0.5", "0.5 ",
+        "+0.5",     ".",     "-",      "-.",    "e5",   ".e5",  "1e",
+        "1e+",      "1e-",   "0.7.1",  "1,5",   "0,7",  "1.5",  "-0.1",
+        "2",        "1e1",   "0.5f",   "1..0",  "\n1"
     };
     apr_size_t i;
     char longtext[200];
@@ -281,8 +280,7 @@ static void test_double_rejects(apr_pool_t *p)
     check_double_bad("1e999", 0, HUGE_VAL, "must be a number of at least 0");
     check_double_bad("-1e999", -HUGE_VAL, HUGE_VAL,
                      "must be a number of at least -inf");
-    check_double_bad("0.1", 0.25, 0.75,
-                     "must be a number from 0.25 to 0.75");
+    check_double_bad("0.1", 0.25, 0.75, "must be a number from 0.25 to 0.75");
     /* Too long to be a threshold anyone means: rejected, not cut. */
     memset(longtext, '0', sizeof(longtext) - 1);
     longtext[sizeof(longtext) - 1] = '\0';
@@ -293,9 +291,9 @@ static void test_double_rejects(apr_pool_t *p)
 /* A module calling setlocale() must not turn "0.7" into a config error. */
 static void test_double_locale(apr_pool_t *p)
 {
-    static const char *const locales[] = {
-        "de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8", "C.UTF-8"
-    };
+    static const char *const locales[] = { "de_DE.UTF-8", "de_DE.utf8",
+                                           "fr_FR.UTF-8", "fr_FR.utf8",
+                                           "C.UTF-8" };
     char *saved;
     double v = 0;
     apr_size_t i;
@@ -314,16 +312,10 @@ static void test_double_locale(apr_pool_t *p)
 }
 
 const kvc_test_case kvc_parse_tests[] = {
-    KVC_TEST(test_duration_units),
-    KVC_TEST(test_duration_bare_seconds),
-    KVC_TEST(test_duration_limits),
-    KVC_TEST(test_duration_rejects),
-    KVC_TEST(test_size_forms),
-    KVC_TEST(test_size_rejects),
-    KVC_TEST(test_long_valid),
-    KVC_TEST(test_long_rejects),
-    KVC_TEST(test_double_valid),
-    KVC_TEST(test_double_rejects),
-    KVC_TEST(test_double_locale),
-    KVC_TEST_END
+    KVC_TEST(test_duration_units),  KVC_TEST(test_duration_bare_seconds),
+    KVC_TEST(test_duration_limits), KVC_TEST(test_duration_rejects),
+    KVC_TEST(test_size_forms),      KVC_TEST(test_size_rejects),
+    KVC_TEST(test_long_valid),      KVC_TEST(test_long_rejects),
+    KVC_TEST(test_double_valid),    KVC_TEST(test_double_rejects),
+    KVC_TEST(test_double_locale),   KVC_TEST_END
 };

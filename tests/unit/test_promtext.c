@@ -77,23 +77,21 @@ static const char *const sample_names[] = {
 };
 #define SAMPLE_N (sizeof(sample_names) / sizeof(sample_names[0]))
 
-#define CHECK_DBL(actual, expected) \
-    do { \
-        double kvc_da_ = (actual), kvc_de_ = (expected); \
-        if (!(kvc_da_ - kvc_de_ < 1e-9 * (1 + (kvc_de_ < 0 ? -kvc_de_ \
-                                                           : kvc_de_)) \
-              && kvc_de_ - kvc_da_ < 1e-9 * (1 + (kvc_de_ < 0 \
-                                                  ? -kvc_de_ \
-                                                  : kvc_de_)))) { \
-            kvc_test_fail(__FILE__, __LINE__, "%s: got %.17g, want %.17g", \
-                          #actual, kvc_da_, kvc_de_); \
-        } \
+#define CHECK_DBL(actual, expected)                                            \
+    do {                                                                       \
+        double kvc_da_ = (actual), kvc_de_ = (expected);                       \
+        if (!(kvc_da_ - kvc_de_                                                \
+                  < 1e-9 * (1 + (kvc_de_ < 0 ? -kvc_de_ : kvc_de_))            \
+              && kvc_de_ - kvc_da_                                             \
+                     < 1e-9 * (1 + (kvc_de_ < 0 ? -kvc_de_ : kvc_de_)))) {     \
+            kvc_test_fail(__FILE__, __LINE__, "%s: got %.17g, want %.17g",     \
+                          #actual, kvc_da_, kvc_de_);                          \
+        }                                                                      \
     } while (0)
 
 /* Runs the parser on an exact heap copy, so overreads are caught. */
-static int values(const char *text, apr_size_t len,
-                  const char *const *names, apr_size_t n, double *out,
-                  int *found)
+static int values(const char *text, apr_size_t len, const char *const *names,
+                  apr_size_t n, double *out, int *found)
 {
     char *buf = kvc_test_exact(text, len);
     int r = kvc_promtext_values(buf, len, names, n, out, found);
@@ -118,8 +116,9 @@ static void test_promtext_vllm_sample(apr_pool_t *p)
     double out[SAMPLE_N];
     int found[SAMPLE_N];
 
-    KVC_CHECK_INT(values(vllm_metrics, sizeof(vllm_metrics) - 1,
-                         sample_names, SAMPLE_N, out, found), 6);
+    KVC_CHECK_INT(values(vllm_metrics, sizeof(vllm_metrics) - 1, sample_names,
+                         SAMPLE_N, out, found),
+                  6);
     /* Two engines summed. */
     KVC_CHECK_INT(found[0], 1);
     CHECK_DBL(out[0], 5.0);
@@ -147,7 +146,9 @@ static void test_promtext_exact_name(apr_pool_t *p)
 
     /* Neither a longer nor a shorter name matches. */
     CHECK_DBL(one("foo_total_created 5\nfoo_totals 6\nfoo_tota 7\n"
-                  "foo_total 1\n", "foo_total", &f), 1.0);
+                  "foo_total 1\n",
+                  "foo_total", &f),
+              1.0);
     KVC_CHECK_INT(f, 1);
     CHECK_DBL(one("foo_total_created 5\n", "foo_total", &f), 0.0);
     KVC_CHECK_INT(f, 0);
@@ -169,11 +170,13 @@ static void test_promtext_labels(apr_pool_t *p)
                   "m{path=\"C:\\\\dir\\\\\"} 2\n"
                   "m{q=\"# not a comment\",r=\"a,b=c\"} 4\n"
                   "m{n=\"line\\nbreak\"} 8\n",
-                  "m", &f), 15.0);
+                  "m", &f),
+              15.0);
     KVC_CHECK_INT(f, 1);
     /* Empty label set, trailing comma, blanks around tokens. */
-    CHECK_DBL(one("m{} 1\nm{a=\"1\",} 2\nm { a = \"1\" , b=\"2\" } 4\n",
-                  "m", &f), 7.0);
+    CHECK_DBL(
+        one("m{} 1\nm{a=\"1\",} 2\nm { a = \"1\" , b=\"2\" } 4\n", "m", &f),
+        7.0);
     KVC_CHECK_INT(f, 1);
     /* Malformed label sets are skipped, well-formed lines still count. */
     CHECK_DBL(one("m{a=\"1} 100\n"
@@ -184,7 +187,8 @@ static void test_promtext_labels(apr_pool_t *p)
                   "m{a=\"1\" 600\n"
                   "m{a=\"\\\n"
                   "m 3\n",
-                  "m", &f), 3.0);
+                  "m", &f),
+              3.0);
     KVC_CHECK_INT(f, 1);
 }
 
@@ -193,34 +197,33 @@ static void test_promtext_numbers(apr_pool_t *p)
     static const struct {
         const char *line;
         double value;
-    } ok[] = {
-        { "v 0\n", 0.0 },
-        { "v 42\n", 42.0 },
-        { "v -3.5\n", -3.5 },
-        { "v +2\n", 2.0 },
-        { "v .5\n", 0.5 },
-        { "v 5.\n", 5.0 },
-        { "v 1e3\n", 1000.0 },
-        { "v 1E-2\n", 0.01 },
-        { "v 2.5e+2\n", 250.0 },
-        { "v 0.4236111111111111\n", 0.4236111111111111 },
-        { "v 1.7976931348623157e308\n", 1.7976931348623157e308 },
-        { "v 123456789012345678901234567890\n", 1.2345678901234568e29 },
-        { "v 0.000000000000000000000000000001\n", 1e-30 },
-        { "v 1e-400\n", 0.0 },
-        { "v 0e999999999999\n", 0.0 },
-        { "v 7 1717000123456\n", 7.0 },
-        { "v 7 -5\n", 7.0 },
-        { "v 7   \n", 7.0 },
-        { "v 7\r\n", 7.0 },
-        { "  v 7\n", 7.0 }
-    };
+    } ok[] = { { "v 0\n", 0.0 },
+               { "v 42\n", 42.0 },
+               { "v -3.5\n", -3.5 },
+               { "v +2\n", 2.0 },
+               { "v .5\n", 0.5 },
+               { "v 5.\n", 5.0 },
+               { "v 1e3\n", 1000.0 },
+               { "v 1E-2\n", 0.01 },
+               { "v 2.5e+2\n", 250.0 },
+               { "v 0.4236111111111111\n", 0.4236111111111111 },
+               { "v 1.7976931348623157e308\n", 1.7976931348623157e308 },
+               { "v 123456789012345678901234567890\n", 1.2345678901234568e29 },
+               { "v 0.000000000000000000000000000001\n", 1e-30 },
+               { "v 1e-400\n", 0.0 },
+               { "v 0e999999999999\n", 0.0 },
+               { "v 7 1717000123456\n", 7.0 },
+               { "v 7 -5\n", 7.0 },
+               { "v 7   \n", 7.0 },
+               { "v 7\r\n", 7.0 },
+               { "  v 7\n", 7.0 } };
     static const char *const skipped[] = {
-        "v NaN\n", "v nan\n", "v +Inf\n", "v -Inf\n", "v Inf\n",
-        "v infinity\n", "v 1e400\n", "v -1e99999999999\n",
-        "v\n", "v \n", "v abc\n", "v 1.2.3\n", "v 1e\n", "v 1e+\n",
-        "v .\n", "v -\n", "v 0x10\n", "v 1_000\n", "v 3 4 5\n",
-        "v 3 12a\n", "v 3 -\n", "v 3,5\n"
+        "v NaN\n",  "v nan\n",      "v +Inf\n",  "v -Inf\n",
+        "v Inf\n",  "v infinity\n", "v 1e400\n", "v -1e99999999999\n",
+        "v\n",      "v \n",         "v abc\n",   "v 1.2.3\n",
+        "v 1e\n",   "v 1e+\n",      "v .\n",     "v -\n",
+        "v 0x10\n", "v 1_000\n",    "v 3 4 5\n", "v 3 12a\n",
+        "v 3 -\n",  "v 3,5\n"
     };
     unsigned i;
     int f;
@@ -243,16 +246,15 @@ static void test_promtext_numbers(apr_pool_t *p)
 
 static void test_promtext_comments_and_garbage(apr_pool_t *p)
 {
-    static const char text[] =
-        "# TYPE v gauge\n"
-        "#v 100\n"
-        "   # v 200\n"
-        "\n"
-        "\t\n"
-        "}{\"\\ 300\n"
-        "{v=\"1\"} 400\n"
-        "\"v\" 500\n"
-        "v 1\n";
+    static const char text[] = "# TYPE v gauge\n"
+                               "#v 100\n"
+                               "   # v 200\n"
+                               "\n"
+                               "\t\n"
+                               "}{\"\\ 300\n"
+                               "{v=\"1\"} 400\n"
+                               "\"v\" 500\n"
+                               "v 1\n";
     unsigned char junk[4096];
     apr_uint32_t x = 12345;
     unsigned i;
@@ -276,8 +278,7 @@ static void test_promtext_comments_and_garbage(apr_pool_t *p)
         values((const char *)junk, sizeof(junk), names, 2, out, found);
         /* An embedded NUL does not end the scan early. */
         memcpy(junk, "v 1\n\0v 2\n", 9);
-        KVC_CHECK_INT(values((const char *)junk, 9, names, 2, out, found),
-                      1);
+        KVC_CHECK_INT(values((const char *)junk, 9, names, 2, out, found), 1);
         CHECK_DBL(out[0], 1.0);
     }
 }

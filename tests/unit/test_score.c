@@ -62,7 +62,5 @@ static void test_score_ties(apr_pool_t *p)
 const kvc_test_case kvc_score_tests[] = {
     KVC_TEST(test_score_worked_example),
     KVC_TEST(test_score_weight_zero_is_max_match),
-    KVC_TEST(test_score_relative_load),
-    KVC_TEST(test_score_ties),
-    KVC_TEST_END
+    KVC_TEST(test_score_relative_load), KVC_TEST(test_score_ties), KVC_TEST_END
 };

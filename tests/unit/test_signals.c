@@ -9,7 +9,7 @@
 #include "kvc_signals.h"
 #include "kvc_test.h"
 
-#define SEC(n) ((apr_time_t)(n) * APR_USEC_PER_SEC)
+#define SEC(n) ((apr_time_t)(n)*APR_USEC_PER_SEC)
 
 static void test_signals_table(apr_pool_t *p)
 {
@@ -32,7 +32,8 @@ static void test_signals_table(apr_pool_t *p)
     /* Ids longer than a route cannot be stored. */
     KVC_CHECK_NULL(kvc_signals_find(apr_pcalloc(p, sizeof(*sig)),
                                     "0123456789012345678901234567890123456"
-                                    "789012345678901234567890123456", 1));
+                                    "789012345678901234567890123456",
+                                    1));
 }
 
 static void test_signals_load_and_freshness(apr_pool_t *p)
@@ -42,14 +43,14 @@ static void test_signals_load_and_freshness(apr_pool_t *p)
     memset(&e, 0, sizeof(e));
     e.running = 6;
     e.waiting = 2;
-    KVC_CHECK(kvc_signals_load(&e, 10) > 0.79 && kvc_signals_load(&e, 10)
-                                                < 0.81);
-    KVC_CHECK(kvc_signals_load(&e, 0) > 7.9);     /* 0 counts as 1 */
-    KVC_CHECK(!kvc_signals_fresh(&e, SEC(100), SEC(15)));  /* never */
+    KVC_CHECK(kvc_signals_load(&e, 10) > 0.79
+              && kvc_signals_load(&e, 10) < 0.81);
+    KVC_CHECK(kvc_signals_load(&e, 0) > 7.9);             /* 0 counts as 1 */
+    KVC_CHECK(!kvc_signals_fresh(&e, SEC(100), SEC(15))); /* never */
     e.scraped_at = SEC(90);
     KVC_CHECK(kvc_signals_fresh(&e, SEC(100), SEC(15)));
     KVC_CHECK(!kvc_signals_fresh(&e, SEC(106), SEC(15)));
-    KVC_CHECK(!kvc_signals_fresh(&e, SEC(80), SEC(15)));   /* future */
+    KVC_CHECK(!kvc_signals_fresh(&e, SEC(80), SEC(15))); /* future */
 }
 
 static void test_signals_rate_limit(apr_pool_t *p)
@@ -66,8 +67,6 @@ static void test_signals_rate_limit(apr_pool_t *p)
 }
 
 const kvc_test_case kvc_signals_tests[] = {
-    KVC_TEST(test_signals_table),
-    KVC_TEST(test_signals_load_and_freshness),
-    KVC_TEST(test_signals_rate_limit),
-    KVC_TEST_END
+    KVC_TEST(test_signals_table), KVC_TEST(test_signals_load_and_freshness),
+    KVC_TEST(test_signals_rate_limit), KVC_TEST_END
 };

@@ -21,8 +21,8 @@ static void fill(kvc_stats *st)
     kvc_stats_request(st, KVC_REASON_LOOKUP_TIMEOUT, 300, 0, 0, "vllm-c");
     kvc_stats_request(st, KVC_REASON_LOOKUP_TIMEOUT, 0, 0, 0, NULL);
     kvc_stats_request(st, KVC_REASON_INVALID_JSON, 0, 0, 0, NULL);
-    kvc_stats_call(st, KVC_ROLE_LOOKUP, KVC_CALL_OK, 300);       /* 0.3ms */
-    kvc_stats_call(st, KVC_ROLE_LOOKUP, KVC_CALL_OK, 2000);      /* 2ms */
+    kvc_stats_call(st, KVC_ROLE_LOOKUP, KVC_CALL_OK, 300);  /* 0.3ms */
+    kvc_stats_call(st, KVC_ROLE_LOOKUP, KVC_CALL_OK, 2000); /* 2ms */
     kvc_stats_call(st, KVC_ROLE_LOOKUP, KVC_CALL_TIMEOUT, 50000);
     kvc_stats_call(st, KVC_ROLE_LOOKUP, KVC_CALL_REJECTED, 0);
     kvc_stats_call(st, KVC_ROLE_TOKENIZE, KVC_CALL_ERROR, 9000000);
@@ -52,8 +52,7 @@ static void test_stats_reason_names(apr_pool_t *p)
     int i;
 
     for (i = 0; i < KVC_REASON_COUNT; i++) {
-        KVC_CHECK_INT(kvc_reason_from_name(kvc_reason_name((kvc_reason)i)),
-                      i);
+        KVC_CHECK_INT(kvc_reason_from_name(kvc_reason_name((kvc_reason)i)), i);
     }
     KVC_CHECK_INT(kvc_reason_from_name("routed"), KVC_REASON_COUNT);
     KVC_CHECK_INT(kvc_reason_from_name("lookup-timeout"),
@@ -67,23 +66,23 @@ static void test_stats_counting(apr_pool_t *p)
 
     fill(st);
     KVC_CHECK_INT(st->seen, 6);
-    KVC_CHECK_INT(st->eligible, 5);        /* not the invalid JSON one */
+    KVC_CHECK_INT(st->eligible, 5); /* not the invalid JSON one */
     KVC_CHECK_INT(st->routed, 3);
     KVC_CHECK_INT(st->fallbacks[KVC_REASON_LOOKUP_TIMEOUT], 2);
     KVC_CHECK_INT(st->prompt_tokens, 2800);
     KVC_CHECK_INT(st->matched_tokens, 1024);
     KVC_CHECK_INT(st->best_matched_tokens, 1536);
-    KVC_CHECK_INT(st->routes_used, 2);     /* fallbacks name no route */
+    KVC_CHECK_INT(st->routes_used, 2); /* fallbacks name no route */
     KVC_CHECK_STR(st->routes[0].route, "vllm-a");
     KVC_CHECK_INT(st->routes[0].routed, 2);
     KVC_CHECK_INT(st->calls[KVC_ROLE_LOOKUP].calls, 3);
     KVC_CHECK_INT(st->calls[KVC_ROLE_LOOKUP].timeouts, 1);
     KVC_CHECK_INT(st->calls[KVC_ROLE_LOOKUP].rejected, 1);
-    KVC_CHECK_INT(st->calls[KVC_ROLE_LOOKUP].buckets[0], 1);   /* 0.5ms */
-    KVC_CHECK_INT(st->calls[KVC_ROLE_LOOKUP].buckets[2], 1);   /* 2.5ms */
-    KVC_CHECK_INT(st->calls[KVC_ROLE_LOOKUP].buckets[6], 1);   /* 50ms */
+    KVC_CHECK_INT(st->calls[KVC_ROLE_LOOKUP].buckets[0], 1); /* 0.5ms */
+    KVC_CHECK_INT(st->calls[KVC_ROLE_LOOKUP].buckets[2], 1); /* 2.5ms */
+    KVC_CHECK_INT(st->calls[KVC_ROLE_LOOKUP].buckets[6], 1); /* 50ms */
     KVC_CHECK_INT(st->calls[KVC_ROLE_TOKENIZE].buckets[KVC_LATENCY_BUCKETS],
-                  1);                                          /* +Inf */
+                  1); /* +Inf */
     KVC_CHECK_INT(st->calls[KVC_ROLE_LOOKUP].latency_us, 52300);
 }
 
@@ -145,9 +144,9 @@ static void test_stats_json(apr_pool_t *p)
     KVC_CHECK_INT(int_at(doc, "upstreams.lookup.calls"), 3);
     KVC_CHECK_INT(int_at(doc, "upstreams.lookup.rejected"), 1);
     KVC_CHECK_INT(int_at(doc, "upstreams.lookup.latency_seconds.count"), 3);
-    KVC_CHECK_STR(json_object_get_string(member(doc,
-                                                "upstreams.lookup.breaker")),
-                  "open");
+    KVC_CHECK_STR(
+        json_object_get_string(member(doc, "upstreams.lookup.breaker")),
+        "open");
     KVC_CHECK_INT(int_at(doc, "upstreams.lookup.breaker_opens"), 3);
     KVC_CHECK_INT(int_at(doc, "token_cache.hits"), 2);
     KVC_CHECK_INT(int_at(doc, "token_cache.entries"), 7);
@@ -182,24 +181,24 @@ static void test_stats_prometheus(apr_pool_t *p)
     fill(st);
     text = kvc_stats_render(st, &g, 1, p);
     KVC_CHECK(has_line(text, "kvcache_requests_routed_total 3"));
-    KVC_CHECK(has_line(text,
-              "kvcache_fallbacks_total{reason=\"lookup-timeout\"} 2"));
-    KVC_CHECK(has_line(text,
-              "kvcache_upstream_duration_seconds_bucket{role=\"lookup\","
+    KVC_CHECK(
+        has_line(text, "kvcache_fallbacks_total{reason=\"lookup-timeout\"} 2"));
+    KVC_CHECK(has_line(
+        text, "kvcache_upstream_duration_seconds_bucket{role=\"lookup\","
               "le=\"0.0005\"} 1"));
-    KVC_CHECK(has_line(text,
-              "kvcache_upstream_duration_seconds_bucket{role=\"lookup\","
+    KVC_CHECK(has_line(
+        text, "kvcache_upstream_duration_seconds_bucket{role=\"lookup\","
               "le=\"0.0025\"} 2"));
-    KVC_CHECK(has_line(text,
-              "kvcache_upstream_duration_seconds_bucket{role=\"lookup\","
+    KVC_CHECK(has_line(
+        text, "kvcache_upstream_duration_seconds_bucket{role=\"lookup\","
               "le=\"+Inf\"} 3"));
     KVC_CHECK(has_line(text,
-              "kvcache_upstream_duration_seconds_sum{role=\"lookup\"} "
-              "0.052300"));
-    KVC_CHECK(has_line(text,
-              "kvcache_breaker_state{role=\"lookup\",state=\"open\"} 1"));
-    KVC_CHECK(has_line(text,
-              "kvcache_breaker_state{role=\"lookup\",state=\"closed\"} 0"));
+                       "kvcache_upstream_duration_seconds_sum{role=\"lookup\"} "
+                       "0.052300"));
+    KVC_CHECK(has_line(
+        text, "kvcache_breaker_state{role=\"lookup\",state=\"open\"} 1"));
+    KVC_CHECK(has_line(
+        text, "kvcache_breaker_state{role=\"lookup\",state=\"closed\"} 0"));
     KVC_CHECK(has_line(text, "kvcache_routed_total{route=\"vllm-a\"} 2"));
     KVC_CHECK(has_line(text, "kvcache_token_cache_entries 7"));
     /* Each family is declared once. */
@@ -220,20 +219,19 @@ static void test_stats_escapes_routes(apr_pool_t *p)
     json_object *doc;
 
     kvc_stats_request(st, KVC_REASON_COUNT, 10, 5, 5, "a\"b\\c");
-    KVC_CHECK(strstr(kvc_stats_render(st, &g, 1, p),
-                     "route=\"a\\\"b\\\\c\"") != NULL);
+    KVC_CHECK(strstr(kvc_stats_render(st, &g, 1, p), "route=\"a\\\"b\\\\c\"")
+              != NULL);
     doc = json_tokener_parse(kvc_stats_render(st, &g, 0, p));
     KVC_CHECK_NOT_NULL(doc);
     KVC_CHECK_INT(int_at(doc, "routes.a\"b\\c"), 1);
     json_object_put(doc);
 }
 
-const kvc_test_case kvc_stats_tests[] = {
-    KVC_TEST(test_stats_reason_names),
-    KVC_TEST(test_stats_counting),
-    KVC_TEST(test_stats_route_slots_bounded),
-    KVC_TEST(test_stats_json),
-    KVC_TEST(test_stats_prometheus),
-    KVC_TEST(test_stats_escapes_routes),
-    KVC_TEST_END
-};
+const kvc_test_case kvc_stats_tests[] = { KVC_TEST(test_stats_reason_names),
+                                          KVC_TEST(test_stats_counting),
+                                          KVC_TEST(
+                                              test_stats_route_slots_bounded),
+                                          KVC_TEST(test_stats_json),
+                                          KVC_TEST(test_stats_prometheus),
+                                          KVC_TEST(test_stats_escapes_routes),
+                                          KVC_TEST_END };

@@ -9,8 +9,7 @@
 #include "kvc_tokpack.h"
 #include "kvc_test.h"
 
-static kvc_tokens tokens_of(apr_pool_t *p, apr_size_t count,
-                            apr_uint32_t seed)
+static kvc_tokens tokens_of(apr_pool_t *p, apr_size_t count, apr_uint32_t seed)
 {
     kvc_tokens t;
     apr_size_t i;
@@ -47,7 +46,7 @@ static int decode(const unsigned char *buf, apr_size_t len, apr_pool_t *p,
     char *copy = kvc_test_exact((const char *)buf, len);
     int r;
 
-    out->ids = (apr_int32_t *)p;   /* must be overwritten */
+    out->ids = (apr_int32_t *)p; /* must be overwritten */
     out->count = 12345;
     r = kvc_tokpack_decode((const unsigned char *)copy, len, p, out);
     free(copy);
@@ -70,20 +69,18 @@ static void test_tokpack_size(apr_pool_t *p)
     KVC_CHECK_INT(kvc_tokpack_size((APR_SIZE_MAX - 8) / 4 + 1), 0);
 #if APR_SIZEOF_VOIDP >= 8
     /* The count field is 32 bits. */
-    KVC_CHECK_INT(kvc_tokpack_size((apr_size_t)0xffffffffu), 8 +
-                  4 * (apr_uint64_t)0xffffffffu);
+    KVC_CHECK_INT(kvc_tokpack_size((apr_size_t)0xffffffffu),
+                  8 + 4 * (apr_uint64_t)0xffffffffu);
     KVC_CHECK_INT(kvc_tokpack_size((apr_size_t)0xffffffffu + 1), 0);
 #endif
 }
 
 static void test_tokpack_exact_bytes(apr_pool_t *p)
 {
-    static const unsigned char want[] = {
-        'K', 'V', 'T', '1', 3, 0, 0, 0,
-        1, 0, 0, 0,
-        0x04, 0x03, 0x02, 0x01,
-        0xff, 0xff, 0xff, 0x7f
-    };
+    static const unsigned char want[] = { 'K',  'V',  'T',  '1',  3,
+                                          0,    0,    0,    1,    0,
+                                          0,    0,    0x04, 0x03, 0x02,
+                                          0x01, 0xff, 0xff, 0xff, 0x7f };
     apr_int32_t ids[3] = { 1, 0x01020304, 0x7fffffff };
     kvc_tokens t, out;
     unsigned char *buf;
@@ -187,7 +184,7 @@ static void test_tokpack_bad_count(apr_pool_t *p)
     KVC_CHECK_INT(decode(buf, len, p, &out), -1);
     buf[4] = 0x02;
     buf[5] = buf[6] = 0x00;
-    buf[7] = 0x40;             /* 0x40000002: 4 * count wraps to 8 */
+    buf[7] = 0x40; /* 0x40000002: 4 * count wraps to 8 */
     KVC_CHECK_INT(decode(buf, 16, p, &out), -1);
     free(buf);
 }

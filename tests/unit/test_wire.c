@@ -20,8 +20,8 @@
 /* helpers                                                            */
 /* ------------------------------------------------------------------ */
 
-static kvc_wire_status tok_len(const char *body, apr_size_t len,
-                               apr_pool_t *p, kvc_tokens *out)
+static kvc_wire_status tok_len(const char *body, apr_size_t len, apr_pool_t *p,
+                               kvc_tokens *out)
 {
     char *buf = kvc_test_exact(body, len);
     kvc_wire_status st = kvc_wire_parse_tokens(buf, len, p, out);
@@ -103,11 +103,11 @@ static char *tokenize_response(apr_pool_t *p, const kvc_tokens *t,
 {
     apr_size_t rlen;
     const char *req = kvc_wire_lookup_request(t, p, &rlen);
-    const char *list = req + 10;    /* the "[...]" of {"tokens":[...]} */
-    char *body = apr_psprintf(p, "{\"count\":%lu,\"max_model_len\":131072,"
+    const char *list = req + 10; /* the "[...]" of {"tokens":[...]} */
+    char *body = apr_psprintf(p,
+                              "{\"count\":%lu,\"max_model_len\":131072,"
                               "\"tokens\":%.*s,\"token_strs\":null}",
-                              (unsigned long)t->count,
-                              (int)(rlen - 11), list);
+                              (unsigned long)t->count, (int)(rlen - 11), list);
 
     *len = strlen(body);
     return body;
@@ -123,7 +123,9 @@ static void test_tokens_normal(apr_pool_t *p)
 
     KVC_CHECK_INT(tok("{\"count\":4,\"max_model_len\":4096,"
                       "\"tokens\":[128000,0,1,2147483647],"
-                      "\"token_strs\":null}", p, &t), KVC_WIRE_OK);
+                      "\"token_strs\":null}",
+                      p, &t),
+                  KVC_WIRE_OK);
     KVC_CHECK_INT(t.count, 4);
     if (t.count == 4) {
         KVC_CHECK_INT(id_at(&t, 0), 128000);
@@ -141,7 +143,9 @@ static void test_tokens_whitespace(apr_pool_t *p)
     kvc_tokens t;
 
     KVC_CHECK_INT(tok(" \r\n\t{ \"count\" : 3 ,\n  \"tokens\" :\t[ 1 ,2\n, 3 ]"
-                      " \n}\r\n ", p, &t), KVC_WIRE_OK);
+                      " \n}\r\n ",
+                      p, &t),
+                  KVC_WIRE_OK);
     KVC_CHECK_INT(t.count, 3);
     KVC_CHECK(t.count == 3 && id_at(&t, 0) == 1 && id_at(&t, 1) == 2
               && id_at(&t, 2) == 3);
@@ -158,7 +162,8 @@ static void test_tokens_extra_fields(apr_pool_t *p)
                       "\"a\":[],\"a2\":[null,true,\"}\",-2,[[]]],"
                       "\"token_strs\":[\"<s>\",\"\\u00e9\",\"\\\"\"],"
                       "\"tokens\":[5,6],"
-                      "\"after\":{\"tokens\":\"not this one\"}}", p, &t),
+                      "\"after\":{\"tokens\":\"not this one\"}}",
+                      p, &t),
                   KVC_WIRE_OK);
     KVC_CHECK_INT(t.count, 2);
     KVC_CHECK(t.count == 2 && id_at(&t, 0) == 5 && id_at(&t, 1) == 6);
@@ -172,21 +177,26 @@ static void test_tokens_escapes_in_other_keys(apr_pool_t *p)
                       "\"a\\u0000b\":"
                       "\"\\\\\\\"\\/\\b\\f\\n\\r\\t\\uD83D\\uDE00\","
                       "\"tokens \":[3],\"Tokens\":[4],\"tokens\\u0000\":[8],"
-                      "\"tokens\":[5]}", p, &t), KVC_WIRE_OK);
+                      "\"tokens\":[5]}",
+                      p, &t),
+                  KVC_WIRE_OK);
     KVC_CHECK_INT(t.count, 1);
     KVC_CHECK_INT(id_at(&t, 0), 5);
 
     /* An escaped spelling of "tokens" is still "tokens". */
     KVC_CHECK_INT(tok("{\"tok\\u0065ns\":[9,10]}", p, &t), KVC_WIRE_OK);
     KVC_CHECK_INT(t.count, 2);
-    KVC_CHECK_INT(tok("{\"\\u0074\\u006F\\u006b\\u0065\\u006e\\u0073\":[11]}",
-                      p, &t), KVC_WIRE_OK);
+    KVC_CHECK_INT(
+        tok("{\"\\u0074\\u006F\\u006b\\u0065\\u006e\\u0073\":[11]}", p, &t),
+        KVC_WIRE_OK);
     KVC_CHECK_INT(t.count, 1);
     KVC_CHECK_INT(id_at(&t, 0), 11);
     /* Well-formed UTF-8 in skipped members is fine. */
     KVC_CHECK_INT(tok("{\"token_strs\":[\"\xe6\x97\xa5\","
                       "\"\xf0\x9f\x98\x80\"],"
-                      "\"\xc3\xa9\":1,\"tokens\":[3]}", p, &t), KVC_WIRE_OK);
+                      "\"\xc3\xa9\":1,\"tokens\":[3]}",
+                      p, &t),
+                  KVC_WIRE_OK);
     KVC_CHECK_INT(t.count, 1);
     /* ...but a non-ASCII escape never matches. */
     KVC_CHECK_INT(tok("{\"tok\\u0165ns\":[9]}", p, &t), KVC_WIRE_EMPTY);
@@ -209,8 +219,12 @@ static void test_tokens_duplicate_last_wins(apr_pool_t *p)
 static void test_tokens_empty(apr_pool_t *p)
 {
     static const char *const bodies[] = {
-        "{}", "{ }", "{\"tokens\":[]}", "{\"tokens\":[ \n ]}",
-        "{\"tokens\":null}", "{\"count\":0,\"max_model_len\":4096}",
+        "{}",
+        "{ }",
+        "{\"tokens\":[]}",
+        "{\"tokens\":[ \n ]}",
+        "{\"tokens\":null}",
+        "{\"count\":0,\"max_model_len\":4096}",
         "{\"count\":0,\"tokens\":[],\"token_strs\":null}"
     };
     apr_size_t i;
@@ -260,10 +274,10 @@ static void test_tokens_garbage(apr_pool_t *p)
         "{\"a\":[1,]}", "{\"a\":[,]}", "{\"a\":{\"b\"}}", "{\"a\":{\"b\":}}",
         "{\"a\":{\"b\":1,}}", "{\"a\":{1:2}}", "{\"a\":[}", "{\"a\":]}",
         "{\"a\":{]}", "{\"a\":[1}", "{\"a\":NaN}", "{\"a\":Infinity}",
-        "{\"a\":-Infinity}", "{\"a\":'x'}", "{\"a\":undefined}",
-        "{\"a\":1 2}", "{\"a\":[1 2]}", "{\"a\":{\"b\":1 \"c\":2}}",
-        "{\"a\"1}", "{\"a\":}", "{\"a\":", "{\"a\":\"", "{\"a\":[",
-        "{\"a\":{", "{\"a\":{\"", "{\"a\":\"\\",
+        "{\"a\":-Infinity}", "{\"a\":'x'}", "{\"a\":undefined}", "{\"a\":1 2}",
+        "{\"a\":[1 2]}", "{\"a\":{\"b\":1 \"c\":2}}", "{\"a\"1}", "{\"a\":}",
+        "{\"a\":", "{\"a\":\"", "{\"a\":[", "{\"a\":{", "{\"a\":{\"",
+        "{\"a\":\"\\",
         /* trailing junk */
         "{\"tokens\":[1]}x", "{\"tokens\":[1]}{}", "{\"tokens\":[1]}}",
         "{\"tokens\":[1]}]", "{\"tokens\":[1]} 1", "{}{}", "{\"tokens\":[1]}\v",
@@ -286,14 +300,11 @@ static void test_tokens_garbage(apr_pool_t *p)
     kvc_test_context = NULL;
 
     /* NUL bytes are junk, inside or after the document. */
-    KVC_CHECK_INT(tok_len("{\"tokens\":[1]}\0", 15, p, &t),
-                  KVC_WIRE_GARBAGE);
-    KVC_CHECK_INT(tok_len("{\"tokens\":[1\0]}", 15, p, &t),
-                  KVC_WIRE_GARBAGE);
+    KVC_CHECK_INT(tok_len("{\"tokens\":[1]}\0", 15, p, &t), KVC_WIRE_GARBAGE);
+    KVC_CHECK_INT(tok_len("{\"tokens\":[1\0]}", 15, p, &t), KVC_WIRE_GARBAGE);
     KVC_CHECK_INT(tok_len("{\"a\":\"x\0y\",\"tokens\":[1]}", 24, p, &t),
                   KVC_WIRE_GARBAGE);
-    KVC_CHECK_INT(tok_len("\0{\"tokens\":[1]}", 15, p, &t),
-                  KVC_WIRE_GARBAGE);
+    KVC_CHECK_INT(tok_len("\0{\"tokens\":[1]}", 15, p, &t), KVC_WIRE_GARBAGE);
     KVC_CHECK_INT(kvc_wire_parse_tokens(NULL, 0, p, &t), KVC_WIRE_GARBAGE);
 }
 
@@ -316,7 +327,7 @@ static char *nested_member(apr_pool_t *p, int levels, char open,
 {
     /* {"tokens":[1],"deep": open^levels [close]^levels } */
     static const char head[] = "{\"tokens\":[1],\"deep\":";
-    apr_size_t per = (open == '[') ? 1 : 6;  /* {"a": ... } */
+    apr_size_t per = (open == '[') ? 1 : 6; /* {"a": ... } */
     apr_size_t n = sizeof(head) - 1 + (per + 1) * (apr_size_t)levels + 2;
     char *s = apr_palloc(p, n + 1), *o = s;
     int i;
@@ -364,16 +375,16 @@ static void test_tokens_depth(apr_pool_t *p)
 
     /* Exactly the limit json-c applies to the other parsers. */
     s = nested_member(p, 62, '[', &len);
-    KVC_CHECK_INT(kvc_extract(s, len, "", p, &(kvc_request_info){0}),
+    KVC_CHECK_INT(kvc_extract(s, len, "", p, &(kvc_request_info){ 0 }),
                   KVC_EXTRACT_EMPTY_PROMPT);
     s = nested_member(p, 63, '[', &len);
-    KVC_CHECK_INT(kvc_extract(s, len, "", p, &(kvc_request_info){0}),
+    KVC_CHECK_INT(kvc_extract(s, len, "", p, &(kvc_request_info){ 0 }),
                   KVC_EXTRACT_INVALID_JSON);
     s = nested_member(p, 62, '{', &len);
-    KVC_CHECK_INT(kvc_extract(s, len, "", p, &(kvc_request_info){0}),
+    KVC_CHECK_INT(kvc_extract(s, len, "", p, &(kvc_request_info){ 0 }),
                   KVC_EXTRACT_EMPTY_PROMPT);
     s = nested_member(p, 63, '{', &len);
-    KVC_CHECK_INT(kvc_extract(s, len, "", p, &(kvc_request_info){0}),
+    KVC_CHECK_INT(kvc_extract(s, len, "", p, &(kvc_request_info){ 0 }),
                   KVC_EXTRACT_INVALID_JSON);
 
     /* An empty container adds no level below itself. */
@@ -456,8 +467,7 @@ static void test_tokens_large_roundtrip(apr_pool_t *p)
                  * capacity guess and force the array to grow.
                  */
                 in.ids[i] = small ? (apr_int32_t)(rng_next(&rng) % 10)
-                                  : (apr_int32_t)(rng_next(&rng)
-                                                  & 0x7fffffff);
+                                  : (apr_int32_t)(rng_next(&rng) & 0x7fffffff);
             }
             if (n > 2) {
                 in.ids[n - 1] = 2147483647;
@@ -479,14 +489,15 @@ static void test_tokens_large_roundtrip(apr_pool_t *p)
 static void test_tokens_all_widths(apr_pool_t *p)
 {
     static const apr_int32_t edge[] = {
-        0, 1, 9, 10, 99, 100, 999, 1000, 9999, 10000, 99999, 100000,
-        999999, 1000000, 9999999, 10000000, 99999999, 100000000,
-        999999999, 1000000000, 2147483646, 2147483647, 1234567890,
-        12345678, 87654321, 101010101, 80000000
+        0,         1,          9,          10,         99,         100,
+        999,       1000,       9999,       10000,      99999,      100000,
+        999999,    1000000,    9999999,    10000000,   99999999,   100000000,
+        999999999, 1000000000, 2147483646, 2147483647, 1234567890, 12345678,
+        87654321,  101010101,  80000000
     };
     static const char *const too_big[] = {
         "2147483648", "9999999999", "10000000000", "99999999999999999999",
-        "000", "0123456789", "00000000001"
+        "000",        "0123456789", "00000000001"
     };
     apr_uint64_t rng = 99;
     apr_size_t i, j, len;
@@ -516,8 +527,8 @@ static void test_tokens_all_widths(apr_pool_t *p)
     }
     for (i = 0; i < sizeof(too_big) / sizeof(*too_big); i++) {
         const char *b1 = apr_psprintf(p, "{\"tokens\":[%s]}", too_big[i]);
-        const char *b2 = apr_psprintf(p, "{\"tokens\":[%s,1,2,3,4,5,6,7,8]}",
-                                      too_big[i]);
+        const char *b2 =
+            apr_psprintf(p, "{\"tokens\":[%s,1,2,3,4,5,6,7,8]}", too_big[i]);
 
         kvc_test_context = too_big[i];
         KVC_CHECK_INT(tok(b1, p, &out), KVC_WIRE_GARBAGE);
@@ -529,10 +540,10 @@ static void test_tokens_all_widths(apr_pool_t *p)
     in.count = 5000;
     in.ids = apr_palloc(p, in.count * sizeof(*in.ids));
     for (i = 0; i < in.count; i++) {
-        static const apr_uint32_t mod[] = {
-            10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000,
-            1000000000, 2147483647u
-        };
+        static const apr_uint32_t mod[] = { 10,         100,       1000,
+                                            10000,      100000,    1000000,
+                                            10000000,   100000000, 1000000000,
+                                            2147483647u };
 
         in.ids[i] = (apr_int32_t)(rng_next(&rng) % mod[rng_next(&rng) % 10]);
     }
@@ -595,7 +606,8 @@ static void test_lookup_array_form(apr_pool_t *p)
     KVC_CHECK_INT(lookup("{\"event_id\":\"Lookup3f2a\",\"layout_info\":{"
                          "\"vllm-a\":[\"LocalCPUBackend\",512],"
                          "\"vllm-b\":[\"LocalCPUBackend\",1024]}}",
-                         p, &m, &skipped), KVC_WIRE_OK);
+                         p, &m, &skipped),
+                  KVC_WIRE_OK);
     KVC_CHECK_INT(skipped, 0);
     KVC_CHECK_INT(m->nelts, 2);
     check_match(m, 0, "vllm-a", "LocalCPUBackend", 512);
@@ -611,7 +623,8 @@ static void test_lookup_object_form(apr_pool_t *p)
                          "\"node-a\":{\"0\":\"x\",\"1\":2},"
                          "\"node-b\":{\"1\":8,\"0\":\"y\",\"extra\":true},"
                          "\"node-c\":[\"LocalDiskBackend\",16]}}",
-                         p, &m, &skipped), KVC_WIRE_OK);
+                         p, &m, &skipped),
+                  KVC_WIRE_OK);
     KVC_CHECK_INT(skipped, 0);
     KVC_CHECK_INT(m->nelts, 3);
     check_match(m, 0, "node-a", "x", 2);
@@ -641,7 +654,8 @@ static void test_lookup_counts(apr_pool_t *p)
                          "\"bool\":[\"L\",true],"
                          "\"null\":[\"L\",null],"
                          "\"arr\":[\"L\",[512]]}}",
-                         p, &m, &skipped), KVC_WIRE_OK);
+                         p, &m, &skipped),
+                  KVC_WIRE_OK);
     KVC_CHECK_INT(m->nelts, 5);
     check_match(m, 0, "f", "L", 512);
     check_match(m, 1, "e", "L", 1000);
@@ -671,13 +685,16 @@ static void test_lookup_invalid_ids_skipped(apr_pool_t *p)
                          "\"ok:id@host_1.2-x\":[\"L\",10],"
                          "\"012345678901234567890123456789012345678901234"
                          "567890123456789012\":[\"L\",11]}}",
-                         p, &m, &skipped), KVC_WIRE_OK);
+                         p, &m, &skipped),
+                  KVC_WIRE_OK);
     /* "a\u0000" reads as "a" through json-c's C-string keys: valid. */
     KVC_CHECK_INT(m->nelts, 3);
     check_match(m, 0, "a", "L", 12);
     check_match(m, 1, "ok:id@host_1.2-x", "L", 10);
-    check_match(m, 2, "012345678901234567890123456789012345678901234"
-                "567890123456789012", "L", 11);
+    check_match(m, 2,
+                "012345678901234567890123456789012345678901234"
+                "567890123456789012",
+                "L", 11);
     KVC_CHECK_INT(skipped, 9);
 }
 
@@ -700,7 +717,8 @@ static void test_lookup_malformed_values_skipped(apr_pool_t *p)
                          "\"k\":[],"
                          "\"l\":{},"
                          "\"ok\":[\"L\",3]}}",
-                         p, &m, &skipped), KVC_WIRE_OK);
+                         p, &m, &skipped),
+                  KVC_WIRE_OK);
     KVC_CHECK_INT(m->nelts, 1);
     check_match(m, 0, "ok", "L", 3);
     KVC_CHECK_INT(skipped, 12);
@@ -717,14 +735,16 @@ static void test_lookup_odd_locations(apr_pool_t *p)
     loc255[255] = '\0';
     memset(loc256, 'L', 256);
     loc256[256] = '\0';
-    body = apr_psprintf(p, "{\"layout_info\":{"
+    body = apr_psprintf(p,
+                        "{\"layout_info\":{"
                         "\"a\":[\"Local CPU\",1],"
                         "\"b\":[\"\",2],"
                         "\"c\":[\"x\\ny\",3],"
                         "\"d\":[\"%s\",4],"
                         "\"e\":[\"%s\",5],"
                         "\"f\":[\"caf\\u00e9\",6],"
-                        "\"g\":[\"q\\\"\",7]}}", loc255, loc256);
+                        "\"g\":[\"q\\\"\",7]}}",
+                        loc255, loc256);
     /* The match still counts; only the location is unknown. */
     KVC_CHECK_INT(lookup(body, p, &m, &skipped), KVC_WIRE_OK);
     KVC_CHECK_INT(skipped, 0);
@@ -744,7 +764,9 @@ static void test_lookup_order_kept(apr_pool_t *p)
 
     KVC_CHECK_INT(lookup("{\"layout_info\":{\"z\":[\"L\",1],\"a\":[\"L\",2],"
                          "\"m\":[\"L\",3],\"b\":[\"L\",4]},"
-                         "\"event_id\":\"e\"}", p, &m, NULL), KVC_WIRE_OK);
+                         "\"event_id\":\"e\"}",
+                         p, &m, NULL),
+                  KVC_WIRE_OK);
     KVC_CHECK_INT(m->nelts, 4);
     check_match(m, 0, "z", "L", 1);
     check_match(m, 1, "a", "L", 2);
@@ -753,7 +775,9 @@ static void test_lookup_order_kept(apr_pool_t *p)
 
     /* A repeated id keeps its first position and its last value. */
     KVC_CHECK_INT(lookup("{\"layout_info\":{\"a\":[\"L\",1],\"b\":[\"L\",2],"
-                         "\"a\":[\"M\",3]}}", p, &m, NULL), KVC_WIRE_OK);
+                         "\"a\":[\"M\",3]}}",
+                         p, &m, NULL),
+                  KVC_WIRE_OK);
     KVC_CHECK_INT(m->nelts, 2);
     check_match(m, 0, "a", "M", 3);
     check_match(m, 1, "b", "L", 2);
@@ -762,11 +786,8 @@ static void test_lookup_order_kept(apr_pool_t *p)
 static void test_lookup_empty(apr_pool_t *p)
 {
     static const char *const bodies[] = {
-        "{\"event_id\":\"e\",\"layout_info\":{}}",
-        "{\"event_id\":\"e\"}",
-        "{}",
-        "{\"layout_info\":null}",
-        " {\"layout_info\" : { } } \n"
+        "{\"event_id\":\"e\",\"layout_info\":{}}", "{\"event_id\":\"e\"}", "{}",
+        "{\"layout_info\":null}", " {\"layout_info\" : { } } \n"
     };
     apr_array_header_t *m;
     apr_size_t skipped = 99, i;
@@ -782,7 +803,8 @@ static void test_lookup_empty(apr_pool_t *p)
 
     /* Every entry skipped: nothing usable, but say why. */
     KVC_CHECK_INT(lookup("{\"layout_info\":{\"bad id\":[\"L\",1],"
-                         "\"x\":[\"L\",-1]}}", p, &m, &skipped),
+                         "\"x\":[\"L\",-1]}}",
+                         p, &m, &skipped),
                   KVC_WIRE_EMPTY);
     KVC_CHECK(m != NULL && m->nelts == 0);
     KVC_CHECK_INT(skipped, 2);
@@ -791,10 +813,9 @@ static void test_lookup_empty(apr_pool_t *p)
 static void test_lookup_garbage(apr_pool_t *p)
 {
     static const char *const bodies[] = {
-        "", " ", "{", "[]", "null", "\"x\"", "5",
-        "{\"layout_info\":[]}", "{\"layout_info\":[[\"a\",1]]}",
-        "{\"layout_info\":\"x\"}", "{\"layout_info\":5}",
-        "{\"layout_info\":true}",
+        "", " ", "{", "[]", "null", "\"x\"", "5", "{\"layout_info\":[]}",
+        "{\"layout_info\":[[\"a\",1]]}", "{\"layout_info\":\"x\"}",
+        "{\"layout_info\":5}", "{\"layout_info\":true}",
         "{\"layout_info\":{\"a\":[\"L\",1]}}x",
         "{\"layout_info\":{\"a\":[\"L\",1]}}{}",
         "{\"layout_info\":{\"a\":[\"L\",1],}}",
@@ -832,12 +853,16 @@ static void test_lookup_depth(apr_pool_t *p)
     open[60] = '\0';
     memset(close, ']', 60);
     close[60] = '\0';
-    ok = apr_psprintf(p, "{\"layout_info\":{\"a\":[\"L\",1],"
-                      "\"b\":[\"L\",%s1%s]}}", open, close);
+    ok = apr_psprintf(p,
+                      "{\"layout_info\":{\"a\":[\"L\",1],"
+                      "\"b\":[\"L\",%s1%s]}}",
+                      open, close);
     KVC_CHECK_INT(lookup(ok, p, &m, NULL), KVC_WIRE_OK);
     KVC_CHECK_INT(m->nelts, 1);
-    deep = apr_psprintf(p, "{\"layout_info\":{\"a\":[\"L\",1],"
-                        "\"b\":[\"L\",[%s1%s]]}}", open, close);
+    deep = apr_psprintf(p,
+                        "{\"layout_info\":{\"a\":[\"L\",1],"
+                        "\"b\":[\"L\",[%s1%s]]}}",
+                        open, close);
     KVC_CHECK_INT(lookup(deep, p, &m, NULL), KVC_WIRE_GARBAGE);
 }
 
@@ -847,14 +872,18 @@ static void test_lookup_depth(apr_pool_t *p)
 
 static void test_route_id_valid(apr_pool_t *p)
 {
-    static const char *const good[] = {
-        "a", "vllm-a", "vllm_b.1", "host:8000", "inst@node", "A-Z.0_9:@-",
-        "lmcache_default_instance"
-    };
+    static const char *const good[] = { "a",
+                                        "vllm-a",
+                                        "vllm_b.1",
+                                        "host:8000",
+                                        "inst@node",
+                                        "A-Z.0_9:@-",
+                                        "lmcache_default_instance" };
     static const char *const bad[] = {
-        "", " ", "a b", "a/b", "a=b", "a,b", "a;b", "a\"b", "a'b", "a\\b",
-        "a\rb", "a\nb", "a\tb", "caf\xc3\xa9", "a%20", "a+b", "a|b", "a#b",
-        "<a>", "a?", "a*", "a~b", "a$b", "a!b", "(a)", "[a]", "{a}"
+        "",     " ",   "a b",  "a/b",  "a=b",  "a,b",  "a;b",
+        "a\"b", "a'b", "a\\b", "a\rb", "a\nb", "a\tb", "caf\xc3\xa9",
+        "a%20", "a+b", "a|b",  "a#b",  "<a>",  "a?",   "a*",
+        "a~b",  "a$b", "a!b",  "(a)",  "[a]",  "{a}"
     };
     char id[80];
     apr_size_t i;
@@ -886,8 +915,8 @@ static void test_matches_format(apr_pool_t *p)
 
     memset(id64, 'x', 64);
     id64[64] = '\0';
-    KVC_CHECK_STR(kvc_matches_format(make_matches(p, 2, "vllm-a", 512L,
-                                                  "vllm-b", 1024L), p),
+    KVC_CHECK_STR(kvc_matches_format(
+                      make_matches(p, 2, "vllm-a", 512L, "vllm-b", 1024L), p),
                   "vllm-a=512 vllm-b=1024");
     KVC_CHECK_STR(kvc_matches_format(make_matches(p, 1, "a", 0L), p), "a=0");
     KVC_CHECK_STR(kvc_matches_format(make_matches(p, 0), p), "");
@@ -895,11 +924,11 @@ static void test_matches_format(apr_pool_t *p)
     /* What would not parse back is left out. */
     KVC_CHECK_STR(kvc_matches_format(make_matches(p, 6, "a b", 1L, "ok", 2L,
                                                   "neg", -1L, (char *)NULL, 4L,
-                                                  "big", 2147483648L,
-                                                  id64, 5L), p),
+                                                  "big", 2147483648L, id64, 5L),
+                                     p),
                   "ok=2");
-    KVC_CHECK_STR(kvc_matches_format(make_matches(p, 2, "bad id", 1L,
-                                                  "x", 2147483647L), p),
+    KVC_CHECK_STR(kvc_matches_format(
+                      make_matches(p, 2, "bad id", 1L, "x", 2147483647L), p),
                   "x=2147483647");
 }
 
@@ -930,9 +959,8 @@ static void test_matches_parse(apr_pool_t *p)
 
 static void test_matches_roundtrip(apr_pool_t *p)
 {
-    apr_array_header_t *in = make_matches(p, 4, "vllm-a", 512L,
-                                          "node:1@h", 0L, "z.z_z", 7L,
-                                          "b", 2147483647L);
+    apr_array_header_t *in = make_matches(p, 4, "vllm-a", 512L, "node:1@h", 0L,
+                                          "z.z_z", 7L, "b", 2147483647L);
     apr_array_header_t *out;
     const char *note = kvc_matches_format(in, p);
     int i;
@@ -954,11 +982,31 @@ static void test_matches_roundtrip(apr_pool_t *p)
 static void test_matches_malformed(apr_pool_t *p)
 {
     static const char *const bad[] = {
-        "a", "a=", "=5", "a=-1", "a=+1", "a=1x", "a=1,b=2", "a=1;b=2",
-        "a=2147483648", "a=99999999999", "a=99999999999999999999999",
-        "a=1 a=2", "b=1 a=2 b=3", "bad id=1", "a==1", "a b=1", "a=1\n",
-        "a=1\r\nb=2", "a=0x1", "a=1.0", "a=1 =2", "caf\xc3\xa9=1", "a/b=1",
-        "a=1 b", "a=\t1",
+        "a",
+        "a=",
+        "=5",
+        "a=-1",
+        "a=+1",
+        "a=1x",
+        "a=1,b=2",
+        "a=1;b=2",
+        "a=2147483648",
+        "a=99999999999",
+        "a=99999999999999999999999",
+        "a=1 a=2",
+        "b=1 a=2 b=3",
+        "bad id=1",
+        "a==1",
+        "a b=1",
+        "a=1\n",
+        "a=1\r\nb=2",
+        "a=0x1",
+        "a=1.0",
+        "a=1 =2",
+        "caf\xc3\xa9=1",
+        "a/b=1",
+        "a=1 b",
+        "a=\t1",
         "0123456789012345678901234567890123456789012345678901234567890123=1"
     };
     apr_array_header_t *m;
@@ -984,8 +1032,8 @@ static void test_matches_best(apr_pool_t *p)
     /* Ties go to the smallest id, wherever it sits. */
     b = kvc_matches_best(make_matches(p, 3, "c", 5L, "b", 5L, "a", 3L));
     KVC_CHECK(b != NULL && strcmp(b->instance_id, "b") == 0);
-    b = kvc_matches_best(make_matches(p, 3, "vllm-b", 512L, "vllm-a", 512L,
-                                      "vllm-c", 512L));
+    b = kvc_matches_best(
+        make_matches(p, 3, "vllm-b", 512L, "vllm-a", 512L, "vllm-c", 512L));
     KVC_CHECK(b != NULL && strcmp(b->instance_id, "vllm-a") == 0);
     /* strcmp order: upper case sorts before lower case. */
     b = kvc_matches_best(make_matches(p, 2, "a", 1L, "B", 1L));
@@ -1061,9 +1109,8 @@ static void bench_report(const char *what, apr_time_t *t, int runs,
                          apr_size_t bytes)
 {
     qsort(t, (size_t)runs, sizeof(*t), cmp_time);
-    printf("%-40s min %7.3f ms  median %7.3f ms  p90 %7.3f ms",
-           what, t[0] / 1000.0, t[runs / 2] / 1000.0,
-           t[runs * 9 / 10] / 1000.0);
+    printf("%-40s min %7.3f ms  median %7.3f ms  p90 %7.3f ms", what,
+           t[0] / 1000.0, t[runs / 2] / 1000.0, t[runs * 9 / 10] / 1000.0);
     if (bytes > 0) {
         printf("  (%.0f MB/s at median)",
                (double)bytes / (double)(t[runs / 2] ? t[runs / 2] : 1));
@@ -1078,18 +1125,44 @@ static void bench_report(const char *what, apr_time_t *t, int runs,
  */
 static apr_size_t bench_text(char *o, apr_size_t tokens, apr_uint64_t *rng)
 {
-    static const char *const words[] = {
-        "the", "model", "routes", "each", "request", "to", "an", "instance",
-        "whose", "cache", "already", "holds", "longest", "prefix", "of",
-        "its", "prompt", "tokens", "and", "so", "saves", "prefill", "time",
-        "caf\xc3\xa9", "na\\u00efve", "\\\"quoted\\\"", "r\xc3\xa9sum\xc3\xa9",
-        "configuration", "throughput", "latency", "a", "is", "with"
-    };
+    static const char *const words[] = { "the",
+                                         "model",
+                                         "routes",
+                                         "each",
+                                         "request",
+                                         "to",
+                                         "an",
+                                         "instance",
+                                         "whose",
+                                         "cache",
+                                         "already",
+                                         "holds",
+                                         "longest",
+                                         "prefix",
+                                         "of",
+                                         "its",
+                                         "prompt",
+                                         "tokens",
+                                         "and",
+                                         "so",
+                                         "saves",
+                                         "prefill",
+                                         "time",
+                                         "caf\xc3\xa9",
+                                         "na\\u00efve",
+                                         "\\\"quoted\\\"",
+                                         "r\xc3\xa9sum\xc3\xa9",
+                                         "configuration",
+                                         "throughput",
+                                         "latency",
+                                         "a",
+                                         "is",
+                                         "with" };
     apr_size_t n = 0, w;
 
     for (w = 0; w < tokens; w++) {
-        const char *word = words[rng_next(rng) % (sizeof(words)
-                                                  / sizeof(*words))];
+        const char *word =
+            words[rng_next(rng) % (sizeof(words) / sizeof(*words))];
         apr_size_t wl = strlen(word);
 
         memcpy(o + n, word, wl);
@@ -1132,8 +1205,7 @@ static char *bench_completion_body(apr_pool_t *p, apr_size_t tokens,
  * alternating turns (some with multimodal content parts) adding up to
  * about 'tokens' tokens.
  */
-static char *bench_agent_body(apr_pool_t *p, apr_size_t tokens,
-                              apr_size_t *len)
+static char *bench_agent_body(apr_pool_t *p, apr_size_t tokens, apr_size_t *len)
 {
     static const char head[] =
         "{\"model\":\"m\",\"stream\":true,\"tools\":[{\"type\":"
@@ -1146,7 +1218,7 @@ static char *bench_agent_body(apr_pool_t *p, apr_size_t tokens,
     apr_size_t turns = tokens / per_turn, k;
     apr_uint64_t rng = 13;
     char *body = apr_palloc(p, sizeof(head) + turns * (per_turn * 24 + 200)
-                               + sizeof(tail));
+                                   + sizeof(tail));
     apr_size_t n = sizeof(head) - 1;
 
     memcpy(body, head, n);
@@ -1224,8 +1296,8 @@ int kvc_bench_run(apr_pool_t *root)
     }
     body = tokenize_response(root, &in, &len);
     exact = kvc_test_exact(body, len);
-    printf("/tokenize response: %lu tokens, %lu bytes\n",
-           (unsigned long)n, (unsigned long)len);
+    printf("/tokenize response: %lu tokens, %lu bytes\n", (unsigned long)n,
+           (unsigned long)len);
 
     for (r = 0; r < BENCH_RUNS; r++) {
         apr_time_t start = apr_time_now();
@@ -1248,8 +1320,7 @@ int kvc_bench_run(apr_pool_t *root)
         t[r] = apr_time_now() - start;
         apr_pool_clear(p);
     }
-    bench_report("kvc_wire_lookup_request (128k tokens)", t, BENCH_RUNS,
-                 rlen);
+    bench_report("kvc_wire_lookup_request (128k tokens)", t, BENCH_RUNS, rlen);
     free(exact);
 
     {
@@ -1266,16 +1337,15 @@ int kvc_bench_run(apr_pool_t *root)
         len += plen;
         memcpy(chat + len, "\"}]}", 4);
         len += 4;
-        rc |= bench_extract("kvc_extract (900 KB chat body)", chat, len, p,
-                            t);
+        rc |= bench_extract("kvc_extract (900 KB chat body)", chat, len, p, t);
     }
     {
         body = bench_completion_body(root, 131072, &len);
-        rc |= bench_extract("kvc_extract (128k-token completion)", body,
-                            len, p, t);
+        rc |= bench_extract("kvc_extract (128k-token completion)", body, len, p,
+                            t);
         body = bench_agent_body(root, 131072, &len);
-        rc |= bench_extract("kvc_extract (128k-token multi-turn chat)",
-                            body, len, p, t);
+        rc |= bench_extract("kvc_extract (128k-token multi-turn chat)", body,
+                            len, p, t);
     }
 
     {
