@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
     # build
-    autoconf automake libtool pkg-config make gcc git
+    autoconf automake libtool pkg-config make gcc git clang-format
     apache2 apache2-dev libcurl4-openssl-dev libjson-c-dev libssl-dev
     # tests and the emulator (Debian's own python3, stdlib only)
     libapache2-mod-perl2 libwww-perl libhttp-daemon-perl python3 curl openssl

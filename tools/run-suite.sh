@@ -5,6 +5,9 @@ set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 
+echo "== style (clang-format, .clang-format)"
+clang-format --dry-run --Werror mod_kvcache.c src/*.[ch] tests/unit/*.[ch]
+
 echo "== build"
 tools/build.sh
 
