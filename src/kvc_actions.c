@@ -22,8 +22,7 @@
 
 APLOG_USE_MODULE(kvcache);
 
-#define KVC_ACTION_MAX_RESPONSE   (64 * 1024)
-#define KVC_TOKENIZE_MAX_RESPONSE (32 * 1024 * 1024)
+#define KVC_ACTION_MAX_RESPONSE (64 * 1024)
 
 typedef struct kvc_job kvc_job;
 struct kvc_job {

@@ -186,11 +186,12 @@ static kvc_http_result exchange(CURL *curl, const char *url, const char *body,
     cc = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
     resp->elapsed = apr_time_now() - start;
-    if (sink.data) {
+    /* A cut-off answer is of no use: not worth a copy. */
+    if (sink.data && !sink.too_large) {
         resp->body = apr_pstrmemdup(p, sink.data, sink.len);
         resp->len = sink.len;
-        free(sink.data);
     }
+    free(sink.data);
     if (cc == CURLE_OK) {
         resp->result = (resp->status >= 200 && resp->status < 300)
                            ? KVC_HTTP_OK

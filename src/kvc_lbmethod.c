@@ -71,6 +71,7 @@ typedef struct {
     double best_score;
     double best_busy;
     long best_matched;
+    long best_available; /* the best match among usable members */
 } kvc_pick;
 
 static long matched_tokens(const apr_array_header_t *matches,
@@ -114,10 +115,12 @@ static kvc_reason survey(const proxy_balancer *balancer, kvc_pick *pick,
     int i, usable = 0, named = 0, eligible = 0, named_unusable = 0;
     double busy_sum = 0;
 
+    pick->best_available = 0;
     for (i = 0; i < balancer->workers->nelts; i++) {
         const proxy_worker *w =
             APR_ARRAY_IDX(balancer->workers, i, proxy_worker *);
-        int holds_enough = matched_tokens(pick->matches, w) >= min_match;
+        long matched = matched_tokens(pick->matches, w);
+        int holds_enough = matched >= min_match;
 
         named += is_named(pick->matches, w);
         if (!PROXY_WORKER_IS_USABLE(w) || PROXY_WORKER_IS_DRAINING(w)) {
@@ -127,6 +130,9 @@ static kvc_reason survey(const proxy_balancer *balancer, kvc_pick *pick,
         usable++;
         busy_sum += (double)w->s->busy;
         eligible += holds_enough;
+        if (matched > pick->best_available) {
+            pick->best_available = matched;
+        }
     }
     pick->mean_busy = usable ? busy_sum / usable : 0;
     if (eligible) {
@@ -225,6 +231,8 @@ static proxy_worker *find_best_kvcache(proxy_balancer *balancer, request_rec *r)
         pick.prompt_tokens = best ? best->matched : 1;
     }
     reason = survey(balancer, &pick, kvc_conf_min_match_tokens(conf));
+    apr_table_setn(r->notes, KVC_NOTE_BEST_MATCHED,
+                   apr_ltoa(r->pool, pick.best_available));
     if (reason != KVC_REASON_COUNT) {
         return delegate(balancer, r, matches, reason);
     }

@@ -24,11 +24,7 @@
 
 APLOG_USE_MODULE(kvcache);
 
-/* Response caps: a 1M-token prompt tokenizes to about 8 MB of JSON, and a
- * lookup answer names a handful of instances. */
-#define KVC_TOKENIZE_MAX_RESPONSE (32 * 1024 * 1024)
-#define KVC_LOOKUP_MAX_RESPONSE   (1024 * 1024)
-#define KVC_KEY_LOG_CHARS         16
+#define KVC_KEY_LOG_CHARS 16
 
 void kvc_route_fallback(request_rec *r, kvc_reason reason)
 {
@@ -166,6 +162,7 @@ static kvc_reason lookup(request_rec *r, const kvc_dir_conf *conf,
     const char *req = kvc_wire_lookup_request(tokens, r->pool, &len);
     kvc_lookup_result res = { r->pool, NULL, 0, KVC_WIRE_GARBAGE };
     kvc_upstream_outcome out;
+    int i;
 
     if (kvc_upstream_call(
             r->server, KVC_ROLE_LOOKUP,
@@ -182,6 +179,15 @@ static kvc_reason lookup(request_rec *r, const kvc_dir_conf *conf,
                       " layout_info entries with invalid instance ids or "
                       "values",
                       res.skipped);
+    }
+    /* A controller cannot hold more of a prompt than the prompt: a larger
+     * count would outweigh the load term and skew the hit ratios. */
+    for (i = 0; i < res.matches->nelts; i++) {
+        kvc_match *m = &APR_ARRAY_IDX(res.matches, i, kvc_match);
+
+        if (m->matched > (long)tokens->count) {
+            m->matched = (long)tokens->count;
+        }
     }
     *matches = res.matches;
     return res.status == KVC_WIRE_EMPTY ? KVC_REASON_LOOKUP_EMPTY

@@ -16,9 +16,11 @@
 #include "kvc_stats.h"
 
 /* Names other modules and administrators see (docs/interface). */
-#define KVC_NOTE_MATCHES      "kvcache-matches"
-#define KVC_NOTE_ROUTE        "kvcache-route"
-#define KVC_NOTE_PROMPT_HASH  "kvcache-prompt-hash" /* for logs */
+#define KVC_NOTE_MATCHES     "kvcache-matches"
+#define KVC_NOTE_ROUTE       "kvcache-route"
+#define KVC_NOTE_PROMPT_HASH "kvcache-prompt-hash" /* for logs */
+/* The best match among the balancer's usable members (available hit). */
+#define KVC_NOTE_BEST_MATCHED "kvcache-best-matched"
 #define KVC_ENV_ROUTE         "KVCACHE_ROUTE"
 #define KVC_ENV_MATCHED       "KVCACHE_MATCHED_TOKENS"
 #define KVC_ENV_PROMPT_TOKENS "KVCACHE_PROMPT_TOKENS"

@@ -27,12 +27,10 @@ APLOG_USE_MODULE(kvcache);
 static int kvc_status_log(request_rec *r)
 {
     const char *decision = apr_table_get(r->subprocess_env, KVC_ENV_DECISION);
-    const char *prompt, *matched, *route, *note, *hash;
+    const char *prompt, *matched, *route, *best, *hash;
     kvc_stats *st = kvc_shm_stats();
-    apr_array_header_t *matches;
-    const kvc_match *best;
     kvc_reason reason;
-    long best_matched = 0;
+    long best_matched;
 
     if (!decision || !st) {
         return DECLINED;
@@ -43,11 +41,8 @@ static int kvc_status_log(request_rec *r)
     if (reason == KVC_REASON_COUNT && strcmp(decision, "routed")) {
         return DECLINED; /* someone else's value */
     }
-    note = apr_table_get(r->notes, KVC_NOTE_MATCHES);
-    if (note && kvc_matches_parse(note, r->pool, &matches) == 0
-        && (best = kvc_matches_best(matches))) {
-        best_matched = best->matched;
-    }
+    best = apr_table_get(r->notes, KVC_NOTE_BEST_MATCHED);
+    best_matched = best ? atol(best) : 0;
     prompt = apr_table_get(r->subprocess_env, KVC_ENV_PROMPT_TOKENS);
     matched = apr_table_get(r->subprocess_env, KVC_ENV_MATCHED);
     route = apr_table_get(r->subprocess_env, KVC_ENV_ROUTE);

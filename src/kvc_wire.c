@@ -430,6 +430,18 @@ static int kvc_lookup_value(json_object *v, apr_pool_t *p, kvc_match *m)
     return 1;
 }
 
+static int has_escaped_nul(const char *body, apr_size_t len)
+{
+    apr_size_t i;
+
+    for (i = 0; i + 6 <= len; i++) {
+        if (body[i] == '\\' && !memcmp(body + i + 1, "u0000", 5)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 kvc_wire_status kvc_wire_parse_lookup(const char *body, apr_size_t len,
                                       apr_pool_t *p,
                                       apr_array_header_t **matches,
@@ -444,7 +456,13 @@ kvc_wire_status kvc_wire_parse_lookup(const char *body, apr_size_t len,
     if (skipped != NULL) {
         *skipped = 0;
     }
+    /* json-c cuts member names at an escaped NUL, which would turn
+     * "vllm-a\u0000x" into a valid id; no real answer carries one. */
     if (kvc_json_parse(body, len, &root) != APR_SUCCESS) {
+        return KVC_WIRE_GARBAGE;
+    }
+    if (has_escaped_nul(body, len)) {
+        json_object_put(root);
         return KVC_WIRE_GARBAGE;
     }
     if (!json_object_is_type(root, json_type_object)) {

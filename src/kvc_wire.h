@@ -30,6 +30,12 @@ extern "C" {
 #define KVC_TOKEN_MAX 2147483647L
 
 /** Token ids of one prompt. */
+/* Response caps.  A million-token prompt tokenizes to about 8 MB of JSON;
+ * a lookup answer names a few instances in a few hundred bytes, so 64 KB
+ * is generous and a runaway controller costs little memory. */
+#define KVC_TOKENIZE_MAX_RESPONSE (16 * 1024 * 1024)
+#define KVC_LOOKUP_MAX_RESPONSE   (64 * 1024)
+
 typedef struct {
     apr_int32_t *ids; /**< count ids, NULL when count is 0 */
     apr_size_t count;

@@ -7,7 +7,7 @@ use Apache::TestUtil;
 use lib 't/lib';
 use KVCache::Test;
 
-plan tests => 27;
+plan tests => 28;
 
 my $loc = 'LocalCPUBackend';
 
@@ -19,13 +19,13 @@ emu_config(lookup_override => { layout_info => {
     'vllm-a' => [$loc, 256], 'vllm-c' => [$loc, 1024], 'vllm-b' => [$loc, 512],
 } });
 my $res = post_llm('/v1/chat/completions',
-                   chat_body(content => unique_words(40)));
+                   chat_body(content => unique_words(1100)));
 ok t_cmp($res->code, 200, 'chat request served');
 ok t_cmp(served_by($res), 'vllm-c', 'served by the member with most tokens');
 ok t_cmp(decision_of($res), 'routed', 'decision is routed');
 ok t_cmp($res->header('X-KVCache-Route'), 'vllm-c', 'KVCACHE_ROUTE');
 ok t_cmp($res->header('X-KVCache-Matched'), 1024, 'KVCACHE_MATCHED_TOKENS');
-ok t_cmp($res->header('X-KVCache-Prompt-Tokens') > 40, 1,
+ok t_cmp($res->header('X-KVCache-Prompt-Tokens') > 1100, 1,
          'KVCACHE_PROMPT_TOKENS counts the tokenized prompt');
 
 # The Pixiu/mock object form {"0": location, "1": n}.
@@ -33,9 +33,17 @@ emu_config(lookup_override => { layout_info => {
     'vllm-b' => { 0 => $loc, 1 => 768 }, 'vllm-a' => { 0 => $loc, 1 => 256 },
 } });
 $res = post_llm('/v1/completions',
-                completion_body(prompt => unique_words(30)));
+                completion_body(prompt => unique_words(800)));
 ok t_cmp(served_by($res), 'vllm-b', 'object form: completion routed to b');
 ok t_cmp($res->header('X-KVCache-Matched'), 768, 'object form count read');
+
+# A controller cannot claim more of a prompt than the prompt.
+emu_config(lookup_override => { layout_info => {
+    'vllm-c' => [$loc, 999999] } });
+$res = post_llm('/v1/completions', completion_body(prompt => 'short one'));
+ok t_cmp($res->header('X-KVCache-Matched'),
+         $res->header('X-KVCache-Prompt-Tokens'),
+         'a match beyond the prompt counts as the whole prompt');
 emu_config(lookup_override => undef);
 
 # The real path: the controller's prefix index (256-token chunks) learns
