@@ -97,7 +97,7 @@ class Emulator:
         self.output = open(os.path.join(run_dir, f"{name}.out"), "w")
         self.proc = subprocess.Popen(
             [sys.executable, EMULATOR, "--controller-port", "0",
-             "--instances", ",".join(f"{i}=0" for i in instances),
+             *[f"--instance={i}=0" for i in instances],
              "--ready-file", ready, *extra_args],
             stdout=self.output, stderr=subprocess.STDOUT)
         wait_for(lambda: os.path.exists(ready) or self.proc.poll() is not None,

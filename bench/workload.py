@@ -50,6 +50,7 @@ class Cluster:
     concurrency: int            # engine slots per instance (--concurrency)
     prefill_ms_per_token: float  # uncached prompt token (--prefill-ms-per-token)
     load_ms_per_token: float    # cached prompt token (--load-ms-per-token)
+    decode_ms_per_token: float  # output token (--decode-ms-per-token)
     time_scale: float           # real seconds slept per simulated second
     chunk_size: int = 256       # LMCache's default chunk
 
@@ -58,6 +59,7 @@ class Cluster:
                 "--concurrency", str(self.concurrency),
                 "--prefill-ms-per-token", str(self.prefill_ms_per_token),
                 "--load-ms-per-token", str(self.load_ms_per_token),
+                "--decode-ms-per-token", str(self.decode_ms_per_token),
                 "--time-scale", str(self.time_scale),
                 "--chunk-size", str(self.chunk_size)]
 
@@ -66,14 +68,18 @@ class Cluster:
         return self.capacity_tokens * len(self.instances)
 
 
-# Four engines of 24k KV tokens each, one prefill at a time (prefill is
-# compute bound, so a second concurrent prefill would not make an engine
-# faster), 20k prefill tokens/s and 200k loaded tokens/s: an 8B model on
-# one GPU with LMCache's CPU tier.  time_scale 1: simulated time is real time.
+# Four engines of 32k KV tokens each, one prefill at a time (prefill is
+# compute bound and vLLM schedules it about first come, first served),
+# 10k prefill tokens/s, 100k loaded tokens/s and 10 ms per output token: an
+# 8B model on a mid-range GPU with LMCache's CPU tier.  Decoding keeps a
+# request in flight at the proxy (mod_proxy_balancer's busy count, which the
+# load term reads) for about a second, as a real generation would.
+# time_scale 0.5 runs the simulation twice as fast as real time; the replay
+# compresses the workloads' schedules (in simulated seconds) alike.
 CLUSTER = Cluster(instances=("vllm-a", "vllm-b", "vllm-c", "vllm-d"),
-                  capacity_tokens=24000, concurrency=1,
-                  prefill_ms_per_token=0.05, load_ms_per_token=0.005,
-                  time_scale=1.0)
+                  capacity_tokens=32000, concurrency=1,
+                  prefill_ms_per_token=0.1, load_ms_per_token=0.01,
+                  decode_ms_per_token=10.0, time_scale=0.5)
 
 
 @dataclass(frozen=True)
@@ -105,14 +111,14 @@ class SharedPrefix:
 
 
 MULTI_ROUND = MultiRoundChat(
-    name="multi-round chat", users=32, rounds=10, system_tokens=1000,
+    name="multi-round chat", users=48, rounds=10, system_tokens=1000,
     context_tokens=2000, question_tokens=40, answer_tokens=100,
-    active_users=12, period_s=1.0)
+    active_users=32, period_s=1.5)
 
 SHARED_PREFIX = SharedPrefix(
-    name="shared-prefix groups", groups=24, prompts_per_group=6,
-    system_tokens=5000, question_tokens=400, output_tokens=100,
-    rate_per_s=10.0)
+    name="shared-prefix groups", groups=20, prompts_per_group=12,
+    system_tokens=8000, question_tokens=200, output_tokens=100,
+    rate_per_s=8.0)
 
 WORKLOADS = (MULTI_ROUND, SHARED_PREFIX)
 
@@ -121,8 +127,9 @@ WORKLOADS = (MULTI_ROUND, SHARED_PREFIX)
 class Session:
     """Requests sent one after another by one client thread.
 
-    Request i leaves at start_s + i * period_s (seconds from the start of the
-    run), or when the answer to request i-1 arrives if that is later.
+    Request i leaves at start_s + i * period_s (simulated seconds from the
+    start of the run; the replay multiplies them by the time scale), or when
+    the answer to request i-1 arrives if that is later.
     """
 
     name: str
@@ -230,25 +237,33 @@ def sizing(workload, cluster=None):
         "live_set_tokens": live,
         "working_set_vs_capacity": working / cluster.total_capacity,
         "live_set_vs_capacity": live / cluster.total_capacity,
-        "offered_rate_per_s": len(lengths) / duration,
+        "offered_rate_per_s": len(lengths) / duration,  # simulated seconds
         "schedule_s": duration,
     }
 
 
+def describe_cluster(c=None):
+    c = c or CLUSTER
+    return (f"cluster: {len(c.instances)} emulated vLLM instances x {c.capacity_tokens} "
+            f"KV tokens = {c.total_capacity}, {c.concurrency} prefill slot(s) each, "
+            f"prefill {c.prefill_ms_per_token} ms/token, cached {c.load_ms_per_token} "
+            f"ms/token, decode {c.decode_ms_per_token} ms/token, time scale {c.time_scale}")
+
+
+def describe(w):
+    s = sizing(w)
+    return (f"{w.name}: {s['requests']} requests, {s['prompt_tokens']} prompt tokens "
+            f"(mean {s['mean_prompt_tokens']:.0f}, max {s['max_prompt_tokens']}); prefix "
+            f"working set {s['working_set_tokens']} tokens = "
+            f"{s['working_set_vs_capacity']:.2f}x the cluster's KV capacity, live set "
+            f"{s['live_set_vs_capacity']:.2f}x; offered {s['offered_rate_per_s']:.1f} "
+            f"req/s over {s['schedule_s']:.0f} simulated s")
+
+
 def main():
-    c = CLUSTER
-    print(f"cluster: {len(c.instances)} instances x {c.capacity_tokens} KV tokens "
-          f"= {c.total_capacity}, {c.concurrency} slot(s) each, prefill "
-          f"{c.prefill_ms_per_token} ms/token, cached {c.load_ms_per_token} "
-          f"ms/token, time scale {c.time_scale}")
+    print(describe_cluster())
     for w in WORKLOADS:
-        s = sizing(w)
-        print(f"{w.name}: {s['requests']} requests, {s['prompt_tokens']} prompt "
-              f"tokens (mean {s['mean_prompt_tokens']:.0f}, max "
-              f"{s['max_prompt_tokens']}), working set {s['working_set_tokens']} "
-              f"tokens = {s['working_set_vs_capacity']:.2f}x cluster capacity, live "
-              f"set {s['live_set_vs_capacity']:.2f}x, offered "
-              f"{s['offered_rate_per_s']:.1f} req/s over {s['schedule_s']:.0f} s")
+        print(describe(w))
 
 
 if __name__ == "__main__":

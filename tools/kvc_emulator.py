@@ -18,6 +18,7 @@ Command line
       [--concurrency 4]               engine slots per instance
       [--prefill-ms-per-token 0.05]   simulated prefill cost of an uncached token
       [--load-ms-per-token 0.005]     simulated load cost of a cached token
+      [--decode-ms-per-token 0]       simulated decode time of an output token
       [--time-scale 0]                real seconds slept per simulated second (0: none)
       [--served-model NAME]           model name; requests naming another get 404
       [--layout-form array|object]    /lookup value form (object = Pixiu mock form)
@@ -59,6 +60,8 @@ vLLM instance ports
   POST /v1/completions       OpenAI-shaped answer "ok <prompt_tokens>" plus a "kvemu"
   POST /v1/chat/completions  object: served_by, body_sha256 and body_bytes of the exact
                              received bytes, prompt_tokens, cached_tokens,
+                             best_cached_tokens (the longest prefix any instance held
+                             on arrival: what a perfect router could have used),
                              simulated_ttft_ms, queue_ms, transfer_encoding,
                              content_length, tokenize_error.  Headers X-Kvemu-Served-By,
                              X-Kvemu-Body-Sha256, X-Kvemu-Cached-Tokens, X-Kvemu-TTFT-Ms.
@@ -86,7 +89,11 @@ service_ms = uncached * prefill_ms_per_token + cached * load_ms_per_token and qu
 is the real time spent waiting for a slot, divided by time_scale when it is not 0.
 The request holds its slot while sleeping service_ms * time_scale plus the instance's
 delay_ms (control API), so queues only form when something sleeps, as on a real engine
-(a client that waits for each answer never queues).
+(a client that waits for each answer never queues).  Then, without a slot (decoding
+is batched with other requests' work), the answer is held for max_tokens (or
+max_completion_tokens; default 16) * decode_ms_per_token * time_scale, so requests
+stay in flight at the proxy about as long as a real generation; simulated_ttft_ms
+does not include it.
 
 LMCache controller port (FastAPI conventions: 422 {"detail": [...]} for invalid
 bodies, 500 {"detail": "..."} for internal errors such as an unknown instance_id)
@@ -133,7 +140,8 @@ Control API (controller port, JSON in and out, never counted or faulted)
   POST /_emu/clear_faults
   POST /_emu/config        {"layout_form", "enable_evict", "lookup_override" (an object
                            returned verbatim by /lookup with a fresh event_id, or null),
-                           "time_scale", "prefill_ms_per_token", "load_ms_per_token"}.
+                           "time_scale", "prefill_ms_per_token", "load_ms_per_token",
+                           "decode_ms_per_token"}.
   POST /_emu/instance      {"id", "delay_ms", "kv_cache_usage", "running", "waiting",
                            "capacity_tokens"}; null restores the default.
   POST /_emu/seed          {"instance", "body": {request}} or {"instance", "tokens"}:
@@ -665,6 +673,7 @@ CONFIG_FIELDS = {
     "time_scale": _non_negative,
     "prefill_ms_per_token": _non_negative,
     "load_ms_per_token": _non_negative,
+    "decode_ms_per_token": _non_negative,
 }
 INSTANCE_FIELDS = {  # null is accepted too: it removes the override
     "delay_ms": _non_negative,
@@ -695,6 +704,7 @@ class Emulator:
             "time_scale": settings.time_scale,
             "prefill_ms_per_token": settings.prefill_ms_per_token,
             "load_ms_per_token": settings.load_ms_per_token,
+            "decode_ms_per_token": settings.decode_ms_per_token,
         }
         self.config = dict(self.default_config)
         self.faults = []
@@ -936,6 +946,14 @@ class Emulator:
         self.index.evict(instance.id, evicted)
         return keys[hits - 1][1] if hits else 0
 
+    def cached_prefixes(self, keys):
+        """{instance id: tokens of the prompt's prefix it holds}; caller holds the lock."""
+        found = {}
+        for instance in self.instances.values():
+            hits = instance.store.prefix_chunks(keys)
+            found[instance.id] = keys[hits - 1][1] if hits else 0
+        return found
+
     def serve(self, instance, keys, prompt_tokens):
         """Run one completion on an engine slot; returns (cached, queue_ms, ttft_ms)."""
         with self.lock:
@@ -971,6 +989,17 @@ class Emulator:
             instance.slots.release()
         return cached, round(queue_ms, 3), round(queue_ms + service_ms, 3)
 
+    def decode(self, body):
+        """Hold the answer for the simulated decode of its output tokens."""
+        with self.lock:
+            per_token_s = (self.config["decode_ms_per_token"]
+                           * self.config["time_scale"] / 1000)
+        if per_token_s > 0:
+            body = body if isinstance(body, dict) else {}
+            max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
+            time.sleep(per_token_s * (max_tokens if type(max_tokens) is int
+                                      and max_tokens > 0 else 16))
+
     def vllm_generate(self, req):
         instance = self.instances[req.role]
         chat = req.path == "/v1/chat/completions"
@@ -989,12 +1018,16 @@ class Emulator:
         # Invalid bodies are still answered 200 (tests check that the proxy passes
         # them through byte for byte); they just do no KV accounting.
         keys = chunk_keys(tokens, self.settings.chunk_size)
+        with self.lock:
+            best_cached = max(self.cached_prefixes(keys).values(), default=0)
         cached, queue_ms, ttft_ms = self.serve(instance, keys, len(tokens))
+        self.decode(body)
         kvemu = {
             "served_by": instance.id,
             "body_sha256": digest,
             "body_bytes": len(req.body),
             "cached_tokens": cached,
+            "best_cached_tokens": best_cached,
             "prompt_tokens": len(tokens),
             "simulated_ttft_ms": ttft_ms,
             "queue_ms": queue_ms,
@@ -1193,12 +1226,10 @@ class Emulator:
         keys = chunk_keys(self.spec_tokens(self.control_body(req), "match"),
                           self.settings.chunk_size)
         with self.lock:
-            found = {}
-            for instance in self.instances.values():
-                hits = instance.store.prefix_chunks(keys)
-                found[instance.id] = {"cached_tokens": keys[hits - 1][1] if hits else 0,
-                                      "running": instance.running,
-                                      "waiting": instance.waiting}
+            found = {iid: {"cached_tokens": cached,
+                           "running": self.instances[iid].running,
+                           "waiting": self.instances[iid].waiting}
+                     for iid, cached in self.cached_prefixes(keys).items()}
         return Reply(200, {"prompt_tokens": keys[-1][1] if keys else 0,
                            "instances": found})
 
@@ -1407,6 +1438,7 @@ def parse_args(argv):
     parser.add_argument("--concurrency", type=positive_int, default=4)
     parser.add_argument("--prefill-ms-per-token", type=non_negative(float), default=0.05)
     parser.add_argument("--load-ms-per-token", type=non_negative(float), default=0.005)
+    parser.add_argument("--decode-ms-per-token", type=non_negative(float), default=0.0)
     parser.add_argument("--time-scale", type=non_negative(float), default=0.0)
     parser.add_argument("--served-model", default=None, metavar="NAME")
     parser.add_argument("--layout-form", choices=("array", "object"), default="array")

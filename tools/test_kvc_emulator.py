@@ -244,8 +244,11 @@ class BackendTest(EmulatorTestCase):
                      "they store chunks", "and then?")
         kv = self.call("vllm-a", "/v1/chat/completions", turn2).json()["kvemu"]
         self.assertEqual(kv["cached_tokens"], n // CHUNK * CHUNK)
-        self.assertEqual(self.call("vllm-b", "/v1/chat/completions", turn2)
-                         .json()["kvemu"]["cached_tokens"], 0)
+        self.assertEqual(kv["best_cached_tokens"], n // CHUNK * CHUNK)
+        kv = self.call("vllm-b", "/v1/chat/completions", turn2).json()["kvemu"]
+        self.assertEqual(kv["cached_tokens"], 0)
+        # vllm-a held all of turn2 when it reached vllm-b.
+        self.assertEqual(kv["best_cached_tokens"], kv["prompt_tokens"])
 
     def test_completion_object_and_token_prompt(self):
         resp = self.call("vllm-b", "/v1/completions", {"prompt": [5, 6, 7], "model": MODEL})
@@ -354,6 +357,25 @@ class BackendTest(EmulatorTestCase):
         for i in range(6):
             kv = self.call("vllm-a", "/v1/completions", {"prompt": f"seq{i}"}).json()["kvemu"]
             self.assertEqual((kv["queue_ms"], kv["simulated_ttft_ms"]), (0.0, 20.0))
+
+    def test_decode_holds_the_answer_but_not_the_slot(self):
+        # 20 output tokens at 50 ms, scale 0.5: each answer waits 0.5 s after
+        # prefill, but 8 requests on 4 slots never queue for a slot.
+        self.ctl("/_emu/config", {"decode_ms_per_token": 50, "time_scale": 0.5,
+                                  "prefill_ms_per_token": 0, "load_ms_per_token": 0})
+        results = []
+        threads = [threading.Thread(target=lambda i=i: results.append(self.call(
+            "vllm-a", "/v1/completions",
+            {"prompt": f"decode {i}", "max_tokens": 20}).json()["kvemu"]))
+            for i in range(8)]
+        started = time.monotonic()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(5)
+        self.assertGreaterEqual(time.monotonic() - started, 0.5)
+        # Had decoding held the slots, four requests would have queued 0.5 s.
+        self.assertEqual([r["simulated_ttft_ms"] for r in results], [0.0] * 8)
 
 
 class ControllerTest(EmulatorTestCase):

@@ -1,0 +1,10 @@
+#!/bin/bash
+# The benchmark tables in one command, from a fresh Debian 12 machine, as
+# root: installs what is missing, builds the module and runs the routing
+# quality and overhead benchmarks as the unprivileged user kvctest (httpd
+# is not run as root).  Tables go to stdout, progress to stderr:
+#   bash bench/run.sh | tee results.md
+set -euo pipefail
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+"$top/bench/install-deps.sh"
+exec "$top/tools/as-user.sh" bench/run-benchmarks.sh "$@"
