@@ -15,6 +15,9 @@ echo "== C unit tests"
 make -s tests/unit/kvc_unit_tests >/dev/null
 ./tests/unit/kvc_unit_tests
 
+echo "== fuzz regressions and seed corpus, replayed under ASan + UBSan"
+tools/fuzz.sh --replay
+
 echo "== emulator tests"
 /usr/bin/python3 tools/test_kvc_emulator.py
 

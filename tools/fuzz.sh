@@ -1,0 +1,191 @@
+#!/bin/bash
+# Fuzzes the httpd-free parsers of mod_kvcache with libFuzzer, and replays
+# the crashers kept in fuzz/regressions/.
+#
+#   tools/fuzz.sh [--jobs N] [--targets a,b] [SECONDS_PER_TARGET]
+#       Replays fuzz/regressions/ and the seed corpus first, then builds
+#       each target with clang -fsanitize=fuzzer,address,undefined straight
+#       from the core sources (no autotools build needed) and fuzzes it for
+#       SECONDS_PER_TARGET (default 60), N targets at a time (default 1).
+#       Prints execs per target; fails on any crash, leak, timeout or
+#       invariant failure, whose input libFuzzer writes to
+#       fuzz/regressions/<target>/ (minimise it with
+#       fuzz/build/fuzz_<target> -minimize_crash=1 -runs=100000 FILE).
+#   tools/fuzz.sh --runs N [--jobs N] [--targets a,b]
+#       The same, but N executions per target instead of a time.
+#   tools/fuzz.sh --replay [--targets a,b]
+#       The regression check, without libFuzzer: builds each target with
+#       gcc -fsanitize=address,undefined and fuzz/replay_main.c, and feeds
+#       it every file in fuzz/regressions/<target>/ and fuzz/corpus/<target>/.
+#
+# Environment: FUZZ_CC (clang), REPLAY_CC (gcc), FUZZ_BUILD (fuzz/build:
+# binaries, logs, the growing scratch corpora), FUZZ_MAX_LEN (longest
+# input; default 8192, less for some targets), FUZZ_ARGS (more libFuzzer
+# flags, e.g. "-only_ascii=1").
+set -euo pipefail
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$top"
+
+all_targets=(json extract tokenize lookup matches matches_format promtext
+             parse tokpack lru)
+# The httpd-free core, compiled straight in: the .c files of
+# libkvccore_la_SOURCES in Makefile.am, so sources added there come along.
+mapfile -t core_sources < <(sed -n '/^libkvccore_la_SOURCES *=/,/[^\\]$/p' \
+    Makefile.am | tr ' \\' '\n\n' | grep '^src/.*\.c$')
+if [ ${#core_sources[@]} -eq 0 ]; then
+    echo "fuzz.sh: no libkvccore_la_SOURCES in Makefile.am" >&2
+    exit 1
+fi
+declare -A dict_of=(
+    [json]=json [extract]=json [tokenize]=json [lookup]=json
+    [matches]=matches
+    [matches_format]=matches [promtext]=promtext [parse]=parse
+)
+# Longest input per target (default 8192): hundreds of records or
+# operations already reach every state; longer inputs only slow them down.
+declare -A max_len_of=([matches_format]=2048 [lru]=2048 [parse]=256)
+
+mode=fuzz
+seconds=60
+runs=
+jobs=1
+targets=("${all_targets[@]}")
+while [ $# -gt 0 ]; do
+    case $1 in
+        --replay) mode=replay ;;
+        --runs) runs=$2; shift ;;
+        --jobs) jobs=$2; shift ;;
+        --targets) IFS=, read -r -a targets <<<"$2"; shift ;;
+        -h|--help) sed -n '2,27p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        [0-9]*) seconds=$1 ;;
+        *) echo "fuzz.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+for t in "${targets[@]}"; do
+    [ -f "fuzz/fuzz_$t.c" ] || { echo "fuzz.sh: no target $t" >&2; exit 2; }
+done
+
+build=${FUZZ_BUILD:-$top/fuzz/build}
+mkdir -p "$build"
+pkgs="apr-1 json-c openssl"
+cppflags="-Isrc -Ifuzz $(pkg-config --cflags $pkgs)"
+libs="$(pkg-config --libs $pkgs) -lm"
+# Every apr_palloc() of the core becomes an exact-size malloc() (see
+# fuzz/fuzz_common.h), so ASan sees overflows of pool buffers too.
+wrap="-Wl,--wrap=apr_palloc"
+warn="-Wall -Wextra -Wno-unused-parameter"
+san_common="-g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:allocator_may_return_null=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+# Builds fuzz/build/<prefix>_<target> for every selected target with one
+# compiler and flag set, compiling the shared objects once.
+build_flavour() {
+    local cc=$1 prefix=$2 flags=$3 extra=$4
+    local objdir="$build/obj-$prefix" objs=() src obj t
+    mkdir -p "$objdir"
+    for src in "${core_sources[@]}" fuzz/fuzz_common.c $extra; do
+        obj="$objdir/$(basename "${src%.c}").o"
+        $cc $flags $warn $cppflags -c "$src" -o "$obj"
+        objs+=("$obj")
+    done
+    for t in "${targets[@]}"; do
+        $cc $flags $warn $cppflags -c "fuzz/fuzz_$t.c" \
+            -o "$objdir/fuzz_$t.o"
+        $cc $flags "$objdir/fuzz_$t.o" "${objs[@]}" $wrap $libs \
+            -o "$build/${prefix}_$t"
+    done
+}
+
+replay() {
+    local cc=${REPLAY_CC:-gcc} t dirs failed=0
+    echo "== building replay drivers ($cc -fsanitize=address,undefined)"
+    build_flavour "$cc" replay "$san_common -fsanitize=address,undefined" \
+        fuzz/replay_main.c
+    echo "== replaying fuzz/regressions and fuzz/corpus"
+    for t in "${targets[@]}"; do
+        dirs=()
+        for d in "fuzz/regressions/$t" "fuzz/corpus/$t"; do
+            [ -d "$d" ] && dirs+=("$d")
+        done
+        [ ${#dirs[@]} -gt 0 ] || continue
+        if "$build/replay_$t" "${dirs[@]}" >"$build/replay_$t.log" 2>&1;
+        then
+            printf '  %-15s %s\n' "$t" "$(tail -n 1 "$build/replay_$t.log" \
+                                          | sed 's/.*: //')"
+        else
+            printf '  %-15s FAILED\n' "$t"
+            tail -n 40 "$build/replay_$t.log" | sed 's/^/    /'
+            failed=1
+        fi
+    done
+    return $failed
+}
+
+fuzz_one() {
+    local t=$1 log="$build/logs/$t.log" dict limit
+    mkdir -p "$build/corpus/$t" "fuzz/regressions/$t" "$build/logs"
+    dict=${dict_of[$t]:-}
+    if [ -n "$runs" ]; then limit="-runs=$runs"
+    else limit="-max_total_time=$seconds"; fi
+    # New units go to the first (scratch) directory, never to the seeds.
+    # shellcheck disable=SC2086
+    "$build/fuzz_$t" $limit -print_final_stats=1 -timeout=10 \
+        -rss_limit_mb=2048 -max_len=${FUZZ_MAX_LEN:-${max_len_of[$t]:-8192}} \
+        -artifact_prefix="fuzz/regressions/$t/" \
+        ${dict:+-dict=fuzz/dict/$dict.dict} ${FUZZ_ARGS:-} \
+        "$build/corpus/$t" "fuzz/corpus/$t" >"$log" 2>&1
+}
+
+report_one() {
+    local t=$1 rc=$2 log="$build/logs/$t.log" execs secs rate
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" \
+           | tail -1)
+    [ -n "$secs" ] || secs=$(sed -n 's/.*DONE.*time: \([0-9]*\)s.*/\1/p' \
+                             "$log" | tail -1)
+    rate=$(awk -v e="${execs:-0}" -v s="${secs:-0}" \
+           'BEGIN { if (s > 0) printf "%d", e / s; else print "-" }')
+    if [ "$rc" = 0 ]; then
+        printf '  %-15s %12s execs %6ss %9s/s  ok\n' "$t" "${execs:-?}" \
+            "${secs:-?}" "$rate"
+    else
+        printf '  %-15s %12s execs %6ss %9s/s  FAILED (exit %s)\n' "$t" \
+            "${execs:-?}" "${secs:-?}" "$rate" "$rc"
+        { grep -E 'ERROR|invariant|SUMMARY|Test unit written' "$log" \
+            || tail -n 5 "$log"; } | head -n 12 | sed 's/^/    /' || true
+        echo "    full log: $log"
+    fi
+}
+
+replay || { echo "fuzz.sh: regression replay failed" >&2; exit 1; }
+[ "$mode" = replay ] && exit 0
+
+cc=${FUZZ_CC:-clang}
+echo "== building libFuzzer targets ($cc -fsanitize=fuzzer,address,undefined)"
+build_flavour "$cc" fuzz "$san_common -fsanitize=fuzzer,address,undefined" ""
+
+if [ -n "$runs" ]; then budget="$runs runs"; else budget="${seconds}s"; fi
+echo "== fuzzing ${targets[*]} ($budget each, $jobs at a time)"
+failed=0
+start_all=$(date +%s)
+for t in "${targets[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+        wait -n || true
+    done
+    rm -f "$build/logs/$t.rc"
+    ( if fuzz_one "$t"; then rc=0; else rc=$?; fi
+      echo "$rc" >"$build/logs/$t.rc" ) &
+done
+wait
+for t in "${targets[@]}"; do
+    rc=$(cat "$build/logs/$t.rc" 2>/dev/null || echo 99)
+    report_one "$t" "$rc"
+    [ "$rc" = 0 ] || failed=1
+done
+echo "== fuzzing took $(( $(date +%s) - start_all ))s"
+if [ $failed != 0 ]; then
+    echo "fuzz.sh: FAILED; crashing inputs are in fuzz/regressions/" >&2
+    exit 1
+fi
