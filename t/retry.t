@@ -5,12 +5,12 @@ use warnings FATAL => 'all';
 
 use Apache::Test;
 use Apache::TestUtil;
-use Time::HiRes qw(time);
+use Time::HiRes qw(sleep time);
 use lib 't/lib';
 use KVCache::Test;
 use KVCache::Server;
 
-plan tests => 8;
+plan tests => 10;
 
 my $server = KVCache::Server->new(
     name => 'retry', port => Apache::Test::vars('aux2_port'),
@@ -22,6 +22,16 @@ KVCacheLookupTimeout 2s
     ProxyPass "balancer://llm/v1/"
     KVCacheEnable On
     KVCacheLookupTimeout 50ms
+</Location>
+<Location "/pin/v1/">
+    ProxyPass "balancer://llm/v1/"
+    KVCacheEnable On
+    KVCachePinning On
+    KVCacheHotThreshold 1
+    KVCachePin vllm-a LocalCPUBackend
+</Location>
+<Location "/kvcache-status">
+    SetHandler kvcache-status
 </Location>
 CONF
 my $ua = $server->client;
@@ -65,5 +75,17 @@ ok t_cmp($made >= 10 && $made <= 30 ? 1 : 0, 1,
 ok t_cmp($slowest < 0.5 ? 1 : 0, 1,
          "retries never outlast the 50ms budget (slowest ${slowest}s)");
 emu('/_emu/clear_faults', {});
+
+# A management call: /pin answers 502, 502, then 200 -- one action, three
+# calls, counted as sent.
+emu_reset();
+emu_fault(role => 'controller', path => '/pin', status => 502, times => 2);
+$server->post($ua, '/pin/v1/chat/completions',
+              chat_body(content => unique_words(9)));
+my $deadline = time + 3;
+sleep 0.05 while emu_calls('controller', '/pin') < 3 && time < $deadline;
+ok t_cmp(emu_calls('controller', '/pin'), 3, '/pin: 502, 502, 200');
+my $status = kv_json()->decode($server->get('/kvcache-status')->content);
+ok t_cmp($status->{actions}{pin}{sent}, 1, 'the pin counts as sent');
 emu_config(lookup_override => undef);
 $server->stop;
