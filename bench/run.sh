@@ -6,5 +6,4 @@
 #   bash bench/run.sh | tee results.md
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-"$top/bench/install-deps.sh"
 exec "$top/tools/as-user.sh" bench/run-benchmarks.sh "$@"

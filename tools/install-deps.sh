@@ -10,6 +10,8 @@ packages=(
     # tests and the emulator (Debian's own python3, stdlib only)
     libapache2-mod-perl2 libwww-perl libhttp-daemon-perl python3 curl openssl
     redis-server
+    # benchmarks (bench/run.sh)
+    wrk
 )
 
 missing=()
