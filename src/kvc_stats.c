@@ -236,6 +236,22 @@ static void prom_header(kvc_out *out, const char *name, const char *type,
     emit(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* One counter family with a sample per role: the field at @a offset of
+ * each role's kvc_call_stats. */
+static void per_role(kvc_out *out, const kvc_stats *st, const char *name,
+                     const char *help, apr_size_t offset)
+{
+    int i;
+
+    prom_header(out, name, "counter", help);
+    for (i = 0; i < KVC_ROLE_COUNT; i++) {
+        const char *c = (const char *)&st->calls[i];
+
+        emit(out, "%s{role=\"%s\"} " U64 "\n", name, role_names[i],
+             rd((const apr_uint64_t *)(c + offset)));
+    }
+}
+
 static void render_prometheus(kvc_out *out, const kvc_stats *st,
                               const kvc_stats_gauges *g)
 {
@@ -270,30 +286,18 @@ static void render_prometheus(kvc_out *out, const kvc_stats *st,
     emit(out, "kvcache_best_matched_tokens_total " U64 "\n",
          rd(&st->best_matched_tokens));
 
-    prom_header(out, "kvcache_upstream_calls_total", "counter",
-                "Calls made to the cache plane, by role.");
-    for (i = 0; i < KVC_ROLE_COUNT; i++) {
-        emit(out, "kvcache_upstream_calls_total{role=\"%s\"} " U64 "\n",
-             role_names[i], rd(&st->calls[i].calls));
-    }
-    prom_header(out, "kvcache_upstream_errors_total", "counter",
-                "Calls that failed (status, transport, garbage), by role.");
-    for (i = 0; i < KVC_ROLE_COUNT; i++) {
-        emit(out, "kvcache_upstream_errors_total{role=\"%s\"} " U64 "\n",
-             role_names[i], rd(&st->calls[i].errors));
-    }
-    prom_header(out, "kvcache_upstream_timeouts_total", "counter",
-                "Calls cut off by their time budget, by role.");
-    for (i = 0; i < KVC_ROLE_COUNT; i++) {
-        emit(out, "kvcache_upstream_timeouts_total{role=\"%s\"} " U64 "\n",
-             role_names[i], rd(&st->calls[i].timeouts));
-    }
-    prom_header(out, "kvcache_upstream_rejected_total", "counter",
-                "Calls not made because the circuit breaker was open.");
-    for (i = 0; i < KVC_ROLE_COUNT; i++) {
-        emit(out, "kvcache_upstream_rejected_total{role=\"%s\"} " U64 "\n",
-             role_names[i], rd(&st->calls[i].rejected));
-    }
+    per_role(out, st, "kvcache_upstream_calls_total",
+             "Calls made to the cache plane, by role.",
+             APR_OFFSETOF(kvc_call_stats, calls));
+    per_role(out, st, "kvcache_upstream_errors_total",
+             "Calls that failed (status, transport, garbage), by role.",
+             APR_OFFSETOF(kvc_call_stats, errors));
+    per_role(out, st, "kvcache_upstream_timeouts_total",
+             "Calls cut off by their time budget, by role.",
+             APR_OFFSETOF(kvc_call_stats, timeouts));
+    per_role(out, st, "kvcache_upstream_rejected_total",
+             "Calls not made because the circuit breaker was open.",
+             APR_OFFSETOF(kvc_call_stats, rejected));
     prom_header(out, "kvcache_upstream_duration_seconds", "histogram",
                 "Duration of calls to the cache plane, by role.");
     for (i = 0; i < KVC_ROLE_COUNT; i++) {
