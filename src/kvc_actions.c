@@ -3,6 +3,9 @@
  * of the License at http://www.apache.org/licenses/LICENSE-2.0
  */
 
+/* Before any APR header: APR_RING_* then use offsetof(), not a member
+ * access through a null pointer (which UBSan rejects). */
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "httpd.h"

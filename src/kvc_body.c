@@ -3,6 +3,10 @@
  * of the License at http://www.apache.org/licenses/LICENSE-2.0
  */
 
+/* Before any APR header: the brigade macros then use offsetof(), not a
+ * member access through a null pointer (which UBSan rejects). */
+#include <stddef.h>
+
 #include "httpd.h"
 #include "apr_strings.h"
 #include "http_protocol.h"

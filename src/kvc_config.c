@@ -3,6 +3,8 @@
  * of the License at http://www.apache.org/licenses/LICENSE-2.0
  */
 
+#include <stddef.h>
+
 #include "httpd.h"
 #include "apr_strings.h"
 #include "apr_uri.h"
@@ -523,7 +525,7 @@ static const char *set_action_flag(cmd_parms *cmd, void *mconfig, int on)
     *(int *)((char *)c + (apr_size_t)(apr_uintptr_t)cmd->info) = on;
     if (on
         && (apr_size_t)(apr_uintptr_t)cmd->info
-               != APR_OFFSETOF(kvc_dir_conf, pinning)) {
+               != offsetof(kvc_dir_conf, pinning)) {
         global_conf.signals_needed = 1;
     }
     return NULL;
@@ -706,50 +708,49 @@ const command_rec kvc_config_cmds[] = {
     AP_INIT_TAKE1("KVCacheTokenize", set_tokenize_mode, NULL, KVC_DIR_CONTEXT,
                   "sync, async (Pixiu's) or off (sync)"),
     AP_INIT_TAKE1("KVCacheHotWindow", set_global_duration,
-                  (void *)APR_OFFSETOF(kvc_global_conf, hot_window), RSRC_CONF,
+                  (void *)offsetof(kvc_global_conf, hot_window), RSRC_CONF,
                   "window of the hot-content counts (5m)"),
     AP_INIT_TAKE1("KVCacheHotMaxRecords", set_global_count,
-                  (void *)APR_OFFSETOF(kvc_global_conf, hot_max_records),
-                  RSRC_CONF, "cap of each key's count (300)"),
+                  (void *)offsetof(kvc_global_conf, hot_max_records), RSRC_CONF,
+                  "cap of each key's count (300)"),
     AP_INIT_TAKE1("KVCacheHotMaxKeys", set_global_count,
-                  (void *)APR_OFFSETOF(kvc_global_conf, hot_max_keys),
-                  RSRC_CONF, "keys in the shared hot table (4096)"),
+                  (void *)offsetof(kvc_global_conf, hot_max_keys), RSRC_CONF,
+                  "keys in the shared hot table (4096)"),
     AP_INIT_TAKE1("KVCacheInstanceCapacity", set_global_count,
-                  (void *)APR_OFFSETOF(kvc_global_conf, instance_capacity),
+                  (void *)offsetof(kvc_global_conf, instance_capacity),
                   RSRC_CONF,
                   "requests an instance serves at once, the "
                   "unit of its load (256)"),
     AP_INIT_TAKE1("KVCacheScrapeInterval", set_global_duration,
-                  (void *)APR_OFFSETOF(kvc_global_conf, scrape_interval),
-                  RSRC_CONF, "how often instances' /metrics are read (5s)"),
+                  (void *)offsetof(kvc_global_conf, scrape_interval), RSRC_CONF,
+                  "how often instances' /metrics are read (5s)"),
     AP_INIT_TAKE1("KVCacheActionInterval", set_global_duration,
-                  (void *)APR_OFFSETOF(kvc_global_conf, action_interval),
-                  RSRC_CONF,
+                  (void *)offsetof(kvc_global_conf, action_interval), RSRC_CONF,
                   "least time between two /compress or two "
                   "/clear to one instance (30s)"),
     AP_INIT_TAKE1("KVCacheActionQueueSize", set_global_count,
-                  (void *)APR_OFFSETOF(kvc_global_conf, action_queue_size),
+                  (void *)offsetof(kvc_global_conf, action_queue_size),
                   RSRC_CONF, "background calls waiting per process (64)"),
     AP_INIT_FLAG("KVCachePinning", set_action_flag,
-                 (void *)APR_OFFSETOF(kvc_dir_conf, pinning), KVC_DIR_CONTEXT,
+                 (void *)offsetof(kvc_dir_conf, pinning), KVC_DIR_CONTEXT,
                  "On to pin hot content (Off)"),
     AP_INIT_FLAG("KVCacheCompression", set_action_flag,
-                 (void *)APR_OFFSETOF(kvc_dir_conf, compression),
-                 KVC_DIR_CONTEXT, "On to compress under load (Off)"),
+                 (void *)offsetof(kvc_dir_conf, compression), KVC_DIR_CONTEXT,
+                 "On to compress under load (Off)"),
     AP_INIT_FLAG("KVCacheEviction", set_action_flag,
-                 (void *)APR_OFFSETOF(kvc_dir_conf, eviction), KVC_DIR_CONTEXT,
+                 (void *)offsetof(kvc_dir_conf, eviction), KVC_DIR_CONTEXT,
                  "On to clear under memory pressure (Off)"),
     AP_INIT_TAKE1("KVCacheHotThreshold", set_hot_threshold, NULL,
                   KVC_DIR_CONTEXT,
                   "requests in the window that make "
                   "content hot (10)"),
     AP_INIT_TAKE1("KVCacheLoadThreshold", set_threshold,
-                  (void *)APR_OFFSETOF(kvc_dir_conf, load_threshold),
+                  (void *)offsetof(kvc_dir_conf, load_threshold),
                   KVC_DIR_CONTEXT,
                   "instance load that triggers /compress "
                   "(0.7)"),
     AP_INIT_TAKE1("KVCacheMemoryThreshold", set_threshold,
-                  (void *)APR_OFFSETOF(kvc_dir_conf, memory_threshold),
+                  (void *)offsetof(kvc_dir_conf, memory_threshold),
                   KVC_DIR_CONTEXT,
                   "KV-cache usage that triggers /clear "
                   "(0.85)"),

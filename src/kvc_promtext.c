@@ -4,6 +4,7 @@
  *        reader.
  */
 
+#include <float.h>
 #include <string.h>
 
 #include "kvc_promtext.h"
@@ -289,8 +290,14 @@ static void kvc_pt_line(const char *s, const char *e, const char *const *names,
     for (i = 0; i < n; i++) {
         if (names[i] != NULL && strncmp(names[i], name, nlen) == 0
             && names[i][nlen] == '\0') {
-            out[i] += v;
-            found[i] = 1;
+            double sum = out[i] + v;
+
+            /* Finite samples can still add up to infinity. */
+            if (sum > DBL_MAX || sum < -DBL_MAX) {
+                continue;
+            }
+            out[i] = sum;
+            found[i]++;
         }
     }
 }
@@ -321,7 +328,7 @@ int kvc_promtext_values(const char *text, apr_size_t len,
         p = nl + 1;
     }
     for (i = 0; i < n; i++) {
-        count += found[i];
+        count += found[i] > 0;
     }
     return count;
 }

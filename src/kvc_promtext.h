@@ -25,8 +25,9 @@ extern "C" {
  *
  * For each names[i] (e.g. "vllm:kv_cache_usage_perc"), out[i] receives
  * the sum of every sample of exactly that metric name, whatever its
- * labels (several engines or models are summed), and found[i] is 1 if at
- * least one sample was seen, else 0 (out[i] is then 0).
+ * labels (several engines or models are summed), and found[i] the number
+ * of samples summed (0: none, and out[i] is 0), so that a caller can
+ * average a ratio instead.
  *
  * Comments and HELP/TYPE lines are ignored, and so are other metrics,
  * including names that merely start with a requested one
@@ -34,7 +35,8 @@ extern "C" {
  * escaped quotes and backslashes and any other characters, braces and
  * '#' included.  A sample's optional timestamp is ignored.  NaN, +Inf and
  * -Inf values (and values beyond the range of double) are skipped as if
- * the sample were absent.  Malformed lines are skipped, and so is a last
+ * the sample were absent, and so is a sample that would take the sum
+ * beyond that range.  Malformed lines are skipped, and so is a last
  * line without its terminating newline, which the format requires: a
  * body cut short could otherwise yield "12" from "125".
  *
@@ -44,8 +46,8 @@ extern "C" {
  * @param names n metric names (a NULL entry is never found)
  * @param n number of names
  * @param out n sums
- * @param found n flags
- * @return the number of names found
+ * @param found n sample counts
+ * @return the number of names with at least one sample
  */
 int kvc_promtext_values(const char *text, apr_size_t len,
                         const char *const *names, apr_size_t n, double *out,

@@ -46,6 +46,8 @@ static void scrape_member(const proxy_worker *w, apr_pool_t *p)
     double values[M_COUNT] = { 0, 0, 0, 0 };
     int found[M_COUNT] = { 0, 0, 0, 0 };
     apr_interval_time_t budget = kvc_config_global()->scrape_interval / 2;
+    double usage;
+    int i;
 
     if (kvc_http_get(client, url, budget, KVC_METRICS_MAX_SIZE, p, &resp)
         != KVC_HTTP_OK) {
@@ -57,29 +59,37 @@ static void scrape_member(const proxy_worker *w, apr_pool_t *p)
     }
     kvc_promtext_values(resp.body, resp.len, metric_names, M_COUNT, values,
                         found);
+    /* Usage and queue lengths cannot be negative: such a sample is
+     * garbage, and is treated as absent. */
+    for (i = 0; i < M_COUNT; i++) {
+        if (found[i] && values[i] < 0) {
+            found[i] = 0;
+            values[i] = 0;
+        }
+    }
     if (!found[M_KV_USAGE] && !found[M_GPU_USAGE]) {
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, main_server,
                      "[kvcache] scrape %s (%s): no KV-cache usage metric", url,
                      w->s->route);
         return;
     }
+    /* A ratio per engine: the instance's is their mean, not their sum. */
+    usage = found[M_KV_USAGE] ? values[M_KV_USAGE] / found[M_KV_USAGE]
+                              : values[M_GPU_USAGE] / found[M_GPU_USAGE];
     if (kvc_shm_lock() != APR_SUCCESS) {
         return;
     }
     if ((e = kvc_signals_find(sig, w->s->route, 1))) {
-        e->kv_usage =
-            found[M_KV_USAGE] ? values[M_KV_USAGE] : values[M_GPU_USAGE];
-        e->running = found[M_RUNNING] ? values[M_RUNNING] : 0;
-        e->waiting = found[M_WAITING] ? values[M_WAITING] : 0;
+        e->kv_usage = usage;
+        e->running = values[M_RUNNING];
+        e->waiting = values[M_WAITING];
         e->scraped_at = apr_time_now();
     }
     kvc_shm_unlock();
     ap_log_error(APLOG_MARK, APLOG_TRACE1, 0, main_server,
                  "[kvcache] scrape %s: kv usage %.3f, running %.0f, "
                  "waiting %.0f",
-                 w->s->route,
-                 found[M_KV_USAGE] ? values[M_KV_USAGE] : values[M_GPU_USAGE],
-                 values[M_RUNNING], values[M_WAITING]);
+                 w->s->route, usage, values[M_RUNNING], values[M_WAITING]);
 }
 
 static void scrape_all(apr_pool_t *p)

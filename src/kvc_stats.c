@@ -4,6 +4,7 @@
  */
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "apr_atomic.h"
@@ -288,16 +289,16 @@ static void render_prometheus(kvc_out *out, const kvc_stats *st,
 
     per_role(out, st, "kvcache_upstream_calls_total",
              "Calls made to the cache plane, by role.",
-             APR_OFFSETOF(kvc_call_stats, calls));
+             offsetof(kvc_call_stats, calls));
     per_role(out, st, "kvcache_upstream_errors_total",
              "Calls that failed (status, transport, garbage), by role.",
-             APR_OFFSETOF(kvc_call_stats, errors));
+             offsetof(kvc_call_stats, errors));
     per_role(out, st, "kvcache_upstream_timeouts_total",
              "Calls cut off by their time budget, by role.",
-             APR_OFFSETOF(kvc_call_stats, timeouts));
+             offsetof(kvc_call_stats, timeouts));
     per_role(out, st, "kvcache_upstream_rejected_total",
              "Calls not made because the circuit breaker was open.",
-             APR_OFFSETOF(kvc_call_stats, rejected));
+             offsetof(kvc_call_stats, rejected));
     prom_header(out, "kvcache_upstream_duration_seconds", "histogram",
                 "Duration of calls to the cache plane, by role.");
     for (i = 0; i < KVC_ROLE_COUNT; i++) {

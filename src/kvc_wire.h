@@ -137,7 +137,8 @@ int kvc_route_id_valid(const char *id, apr_size_t len);
 /**
  * Format matches as the kvcache-matches note: "vllm-a=512 vllm-b=1024".
  * Entries that kvc_matches_parse() would reject (invalid id, matched out
- * of 0..KVC_TOKEN_MAX) are left out so the note always parses back.
+ * of 0..KVC_TOKEN_MAX) are left out, so the note parses back whenever the
+ * ids are unique, as kvc_wire_parse_lookup()'s are.
  * @param matches array of kvc_match (may be NULL)
  * @param p pool for the string
  * @return the note, "" when there is nothing to format

@@ -16,7 +16,7 @@ use lib 't/lib';
 use KVCache::Test;
 use KVCache::Server;
 
-plan tests => 29;
+plan tests => 30;
 
 my $server = KVCache::Server->new(
     name => 'manage', port => Apache::Test::vars('aux1_port'),
@@ -161,6 +161,22 @@ send_to('/load/v1/chat/completions', chat_body(content => unique_words(20)))
     for 1 .. 3;
 sleep 0.5;
 ok t_cmp(scalar(calls_to('/compress')), 1, 'load 0.2 < 0.5: no /compress');
+
+# A hostile /metrics answer: a negative gauge is ignored, not subtracted
+# (8 running and -8 waiting of 10 slots is a load of 0.8, not 0).
+emu_fault(role => 'vllm-c', path => '/metrics', status => 200,
+          body => "vllm:kv_cache_usage_perc 0.1\n"
+                  . "vllm:num_requests_running 8\n"
+                  . "vllm:num_requests_waiting -8\n");
+emu_config(lookup_override => { layout_info => {
+    'vllm-c' => ['LocalCPUBackend', 64] } });
+sleep 1.5;
+send_to('/load/v1/chat/completions', chat_body(content => unique_words(20)))
+    for 1 .. 3;
+wait_calls('/compress', 2);
+my @hostile = grep { $_->{body}{instance_id} eq 'vllm-c' } calls_to('/compress');
+ok t_cmp(scalar(@hostile), 1, 'negative waiting ignored: vllm-c compressed');
+emu('/_emu/clear_faults', {});
 
 # A hung controller during actions: clients do not notice.
 emu_reset();

@@ -22,9 +22,9 @@ if ! id -u "$user" >/dev/null 2>&1; then
 fi
 work=$(mktemp -d /tmp/kvcache.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-# The files git knows of (tracked or new), not a previous build's output.
-git -C "$top" ls-files -z --cached --others --exclude-standard \
-    | (cd "$top" && xargs -0 tar cf - --no-recursion) | tar xf - -C "$work"
+# shellcheck source=suite-lib.sh
+. "$top/tools/suite-lib.sh"
+copy_tree "$work"
 chown -R "$user:$user" "$work"
 chmod 755 "$work"
 runuser -u "$user" -- "$work/$script" "$@"

@@ -10,6 +10,9 @@ packages=(
     # tests and the emulator (Debian's own python3, stdlib only)
     libapache2-mod-perl2 libwww-perl libhttp-daemon-perl python3 curl openssl
     redis-server
+    # hardening (tools/ci-hardening.sh, tools/valgrind-suite.sh): libFuzzer
+    # and clang's sanitizer runtimes, llvm-symbolizer, valgrind
+    clang libclang-rt-14-dev llvm-14 valgrind
     # benchmarks (bench/run.sh)
     wrk
 )

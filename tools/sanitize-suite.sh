@@ -9,8 +9,7 @@
 # As root it re-runs itself through tools/as-user.sh (Apache::Test refuses
 # to run as root).  The build happens in a private copy of the tree, so the
 # tree's own build is neither used nor disturbed; the copy is removed on
-# success and kept (path printed) on failure, unless SANITIZE_KEEP=0/1 says
-# otherwise.
+# success and kept (path printed) on failure or with KEEP_COPY=1.
 #
 # httpd is not instrumented, so the suite runs it through a wrapper that
 # preloads the sanitizer runtimes the module links against (LD_PRELOAD) and
@@ -25,7 +24,8 @@
 # no report, not a report channel that was never wired.
 #
 # SANITIZE_ASAN_OPTIONS / SANITIZE_UBSAN_OPTIONS are appended to httpd's
-# options (e.g. SANITIZE_ASAN_OPTIONS=use_sigaltstack=0).
+# options (e.g. SANITIZE_ASAN_OPTIONS=use_sigaltstack=0).  CC=clang
+# builds with clang instead of gcc.
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -34,33 +34,13 @@ if [ "$(id -u)" = 0 ]; then
 fi
 
 t0=$(date +%s)
-work=$(mktemp -d "${TMPDIR:-/tmp}/kvcache-asan.XXXXXX")
-cleanup() {
-    local rc=$?
-    if [ "${SANITIZE_KEEP:-$([ $rc = 0 ] && echo 0 || echo 1)}" = 1 ]; then
-        echo "sanitize-suite: build and logs kept in $work" >&2
-    else
-        rm -rf "$work"
-    fi
-    exit $rc
-}
-trap cleanup EXIT
-
-# The files git knows of (tracked or new), not a previous build's output.
-cd "$top"
-if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
-    git ls-files -z --cached --others --exclude-standard \
-        | tar --null --no-recursion -T - -cf - | tar -xf - -C "$work"
-else
-    tar --exclude=./fuzz/build -cf - . | tar -xf - -C "$work"
-fi
-cd "$work"
+# shellcheck source=suite-lib.sh
+. "$top/tools/suite-lib.sh"
+private_copy asan
 
 echo "== build (--enable-sanitizers)"
-autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
-./configure --quiet --enable-werror --enable-sanitizers
-make -j2 >/dev/null
-make -j2 tests/unit/kvc_unit_tests >/dev/null
+tools/build.sh --enable-sanitizers
+make -s tests/unit/kvc_unit_tests >/dev/null
 
 mod="$work/.libs/mod_kvcache.so"
 apxs=$(command -v apxs || command -v apxs2)
@@ -70,6 +50,13 @@ httpd="$("$apxs" -q SBINDIR)/$("$apxs" -q TARGET)"
 runtimes=$(ldd "$mod" | awk '/lib(clang_rt\.)?asan/ { print $3 }')
 runtimes="$runtimes $(ldd "$mod" | awk '/lib(clang_rt\.)?ubsan/ { print $3 }')"
 runtimes=$(echo $runtimes)
+# A clang-built module links no runtime: it leaves __asan_* to the
+# preloaded one, clang's shared ASan runtime (which includes UBSan).
+if [ -z "$runtimes" ] \
+    && nm -D --undefined-only "$mod" | grep __asan_ >/dev/null; then
+    cc=$(sed -n 's/^CC = //p' Makefile)
+    runtimes=$($cc -print-file-name="libclang_rt.asan-$(uname -m).so")
+fi
 if [ -z "$runtimes" ] || [ ! -f "${runtimes%% *}" ]; then
     echo "sanitize-suite: $mod links no sanitizer runtime" >&2
     exit 1
@@ -150,7 +137,10 @@ done
 if ! reports "$canary" | xargs -r grep -l AddressSanitizer | grep -q .; then
     echo "sanitize-suite: the canary httpd child (pid ${child:-none}) left" \
          "no ASan report in $canary: reports would go unseen" >&2
-    cat "$canary/error_log" >&2 || true
+    for f in $(reports "$canary") "$canary/error_log"; do
+        echo "---- $f" >&2
+        cat "$f" >&2 || true
+    done
     exit 1
 fi
 echo "   ok: $(reports "$canary" | head -n 1 | xargs -r head -n 3 \
@@ -163,7 +153,7 @@ UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$logs/ubsan" \
 
 echo "== Apache::Test suite (httpd: $wrapper)"
 suite_rc=0
-(cd t && perl TEST.PL -apxs "$apxs" -httpd "$wrapper" "$@") || suite_rc=$?
+apache_test -httpd "$wrapper" "$@" || suite_rc=$?
 
 echo "== sanitizer reports"
 found=$(reports "$logs")

@@ -100,7 +100,7 @@ static int values(const char *text, apr_size_t len, const char *const *names,
     return r;
 }
 
-/* Value of one metric in a NUL-terminated text; found flag in *f. */
+/* Value of one metric in a NUL-terminated text; sample count in *f. */
 static double one(const char *text, const char *name, int *f)
 {
     const char *names[1];
@@ -120,11 +120,11 @@ static void test_promtext_vllm_sample(apr_pool_t *p)
                          SAMPLE_N, out, found),
                   6);
     /* Two engines summed. */
-    KVC_CHECK_INT(found[0], 1);
+    KVC_CHECK_INT(found[0], 2);
     CHECK_DBL(out[0], 5.0);
-    KVC_CHECK_INT(found[1], 1);
+    KVC_CHECK_INT(found[1], 2);
     CHECK_DBL(out[1], 7.0);
-    KVC_CHECK_INT(found[2], 1);
+    KVC_CHECK_INT(found[2], 2);
     CHECK_DBL(out[2], 0.4236111111111111 + 0.25);
     KVC_CHECK_INT(found[3], 1);
     CHECK_DBL(out[3], 0.125);
@@ -172,12 +172,12 @@ static void test_promtext_labels(apr_pool_t *p)
                   "m{n=\"line\\nbreak\"} 8\n",
                   "m", &f),
               15.0);
-    KVC_CHECK_INT(f, 1);
+    KVC_CHECK_INT(f, 4);
     /* Empty label set, trailing comma, blanks around tokens. */
     CHECK_DBL(
         one("m{} 1\nm{a=\"1\",} 2\nm { a = \"1\" , b=\"2\" } 4\n", "m", &f),
         7.0);
-    KVC_CHECK_INT(f, 1);
+    KVC_CHECK_INT(f, 3);
     /* Malformed label sets are skipped, well-formed lines still count. */
     CHECK_DBL(one("m{a=\"1} 100\n"
                   "m{a=1} 200\n"
@@ -242,6 +242,12 @@ static void test_promtext_numbers(apr_pool_t *p)
     /* A NaN sample does not hide its siblings. */
     CHECK_DBL(one("v{a=\"1\"} NaN\nv{a=\"2\"} 2\n", "v", &f), 2.0);
     KVC_CHECK_INT(f, 1);
+    /* Nor does a sample that would overflow the sum. */
+    CHECK_DBL(
+        one("v{a=\"1\"} 1e308\nv{a=\"2\"} 1e308\nv{a=\"3\"} 2\n", "v", &f),
+        1e308 + 2);
+    KVC_CHECK_INT(f, 2);
+    CHECK_DBL(one("v{a=\"1\"} -1e308\nv{a=\"2\"} -1e308\n", "v", &f), -1e308);
 }
 
 static void test_promtext_comments_and_garbage(apr_pool_t *p)
