@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs the Apache::Test suite with every httpd under valgrind's memcheck:
-# the main test server in one-process mode (httpd -X), and the extra
-# servers t/lib/KVCache/Server.pm starts.  Fails if memcheck reports an
+# the main test server in one-process mode (-D ONE_PROCESS, Apache::Test's
+# -one-process), and the extra servers t/lib/KVCache/Server.pm starts.  Fails if memcheck reports an
 # invalid access, a use of uninitialised memory or a leak (definitely or
 # indirectly lost) with a mod_kvcache frame in its stack; prints a count
 # of everything else memcheck reported (httpd, APR, libcurl, OpenSSL).
@@ -10,10 +10,11 @@
 #   bash tools/valgrind-suite.sh [t/routing.t ...]
 #
 # The module is built -O1 in a private copy of the tree, kept (path
-# printed) on failure or with KEEP_COPY=1.  Valgrind slows httpd down some thirty-fold, so
-# the suite's own verdict is printed but does not decide this script's:
-# timing-sensitive assertions (a lookup answered within its budget) can
-# fail under memcheck, while every request still exercises the module.
+# printed) on failure or with KEEP_COPY=1.  Valgrind slows httpd down many
+# times over, so the suite's own verdict is printed but does not decide
+# this script's: timing-sensitive assertions (enough requests served
+# during a graceful restart) can fail under memcheck, while every request
+# still exercises the module.  About 5 minutes.
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -105,7 +106,7 @@ exec $memcheck --log-file="$logs/valgrind.%p" "$httpd" "\$@"
 WRAP
 chmod 755 "$wrapper"
 
-echo "== Apache::Test suite (httpd -X under memcheck)"
+echo "== Apache::Test suite (httpd under memcheck)"
 suite="passed"
 apache_test -httpd "$wrapper" -one-process -startup_timeout 180 "$@" \
     || suite="FAILED (see above)"
