@@ -261,37 +261,17 @@ static int kvc_json_name(kvc_json_scan *s, kvc_json_str *name)
     return s->p < s->end;
 }
 
-kvc_json_step kvc_json_member(kvc_json_scan *s, apr_size_t *count,
-                              kvc_json_str *name)
+/* One step through an object or array closed by `closer`: past the closer
+ * (END), or at the next item, past the comma that follows every item but
+ * the last (ITEM). */
+static kvc_json_step kvc_json_next(kvc_json_scan *s, apr_size_t *count,
+                                   char closer)
 {
     kvc_json_skip_ws(s);
     if (s->p >= s->end) {
         return KVC_JSON_ERROR;
     }
-    if (*s->p == '}') {
-        s->p++;
-        return KVC_JSON_END;
-    }
-    if (*count > 0) {
-        if (*s->p != ',') {
-            return KVC_JSON_ERROR;
-        }
-        s->p++;
-    }
-    if (!kvc_json_name(s, name)) {
-        return KVC_JSON_ERROR;
-    }
-    (*count)++;
-    return KVC_JSON_ITEM;
-}
-
-kvc_json_step kvc_json_element(kvc_json_scan *s, apr_size_t *count)
-{
-    kvc_json_skip_ws(s);
-    if (s->p >= s->end) {
-        return KVC_JSON_ERROR;
-    }
-    if (*s->p == ']') {
+    if (*s->p == closer) {
         s->p++;
         return KVC_JSON_END;
     }
@@ -307,6 +287,22 @@ kvc_json_step kvc_json_element(kvc_json_scan *s, apr_size_t *count)
     }
     (*count)++;
     return KVC_JSON_ITEM;
+}
+
+kvc_json_step kvc_json_member(kvc_json_scan *s, apr_size_t *count,
+                              kvc_json_str *name)
+{
+    kvc_json_step step = kvc_json_next(s, count, '}');
+
+    if (step == KVC_JSON_ITEM && !kvc_json_name(s, name)) {
+        return KVC_JSON_ERROR;
+    }
+    return step;
+}
+
+kvc_json_step kvc_json_element(kvc_json_scan *s, apr_size_t *count)
+{
+    return kvc_json_next(s, count, ']');
 }
 
 /* Iterative with a fixed stack, so hostile nesting costs neither C stack
