@@ -231,6 +231,16 @@ static apr_uint64_t rd(const apr_uint64_t *v)
 
 #define U64 "%" APR_UINT64_T_FMT
 
+/* Route slots claimed so far (see route_slot()); each one is readable
+ * once its ready flag is set. */
+static int routes_claimed(const kvc_stats *st)
+{
+    apr_uint32_t used =
+        apr_atomic_read32((volatile apr_uint32_t *)&st->routes_used);
+
+    return used < KVC_STATS_ROUTES ? (int)used : KVC_STATS_ROUTES;
+}
+
 static void prom_header(kvc_out *out, const char *name, const char *type,
                         const char *help)
 {
@@ -371,10 +381,7 @@ static void render_prometheus(kvc_out *out, const kvc_stats *st,
     }
     prom_header(out, "kvcache_routed_total", "counter",
                 "Requests routed by the kvcache score, by member route.");
-    for (i = 0; i < KVC_STATS_ROUTES
-                && i < (int)apr_atomic_read32(
-                       (volatile apr_uint32_t *)&st->routes_used);
-         i++) {
+    for (i = 0; i < routes_claimed(st); i++) {
         const kvc_route_stats *r = &st->routes[i];
 
         if (apr_atomic_read32((volatile apr_uint32_t *)&r->ready)) {
@@ -441,10 +448,7 @@ static void render_json(kvc_out *out, const kvc_stats *st,
         emit(out, "}");
     }
     emit(out, "},\"routes\":{");
-    for (i = 0; i < KVC_STATS_ROUTES
-                && i < (int)apr_atomic_read32(
-                       (volatile apr_uint32_t *)&st->routes_used);
-         i++) {
+    for (i = 0; i < routes_claimed(st); i++) {
         const kvc_route_stats *r = &st->routes[i];
 
         if (apr_atomic_read32((volatile apr_uint32_t *)&r->ready)) {
