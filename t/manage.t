@@ -16,7 +16,7 @@ use lib 't/lib';
 use KVCache::Test;
 use KVCache::Server;
 
-plan tests => 30;
+plan tests => 31;
 
 my $server = KVCache::Server->new(
     name => 'manage', port => Apache::Test::vars('aux1_port'),
@@ -136,6 +136,18 @@ ok t_cmp($compress[0]{body}{method}, 'cachegen', '... method cachegen');
 ok t_cmp(scalar(@{ $compress[0]{body}{tokens} }) > 20 ? 1 : 0, 1,
          '... with the tokens');
 ok t_cmp(scalar(calls_to('/clear')), 0, 'memory below threshold: no /clear');
+
+# Two engines behind vllm-c, each 60% full: the instance is 60% full, not
+# 120%, so below KVCacheMemoryThreshold.
+emu_fault(role => 'vllm-c', path => '/metrics', status => 200,
+          body => "vllm:kv_cache_usage_perc{engine=\"0\"} 0.6\n"
+                  . "vllm:kv_cache_usage_perc{engine=\"1\"} 0.6\n");
+sleep 1.5;
+send_to('/load/v1/chat/completions', chat_body(content => unique_words(20)))
+    for 1 .. 4;
+sleep 0.5;
+ok t_cmp(scalar(calls_to('/clear')), 0, 'two engines 60% full: no /clear');
+emu('/_emu/clear_faults', {});
 
 # Memory pressure on vllm-c: one /clear of the whole location.
 emu_instance(id => 'vllm-c', kv_cache_usage => 0.9);
