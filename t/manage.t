@@ -74,6 +74,18 @@ sub wait_calls {
     return calls_to($path);
 }
 sub status { kv_json()->decode($server->get('/kvcache-status')->content) }
+# Waits for a scrape, then sends $n new prompts to /load/.
+sub after_scrape_load {
+    my ($n) = @_;
+    sleep 1.5;
+    send_to('/load/v1/chat/completions', chat_body(content => unique_words(20)))
+        for 1 .. $n;
+}
+# vllm-c's /metrics answers $text until the faults are cleared.
+sub metrics_of_c {
+    emu_fault(role => 'vllm-c', path => '/metrics', status => 200,
+              body => shift);
+}
 
 # Pinning: the prompt lives on vllm-b; the third request within the window,
 # whichever child serves it, sends exactly one /pin to vllm-b.
@@ -124,9 +136,7 @@ emu_config(lookup_override => { layout_info => {
     'vllm-b' => ['LocalCPUBackend', 64] } });
 emu_instance(id => 'vllm-b', running => 8);
 emu_instance(id => 'vllm-c', kv_cache_usage => 0.5);
-sleep 1.5;      # a scrape
-send_to('/load/v1/chat/completions', chat_body(content => unique_words(20)))
-    for 1 .. 4;
+after_scrape_load(4);
 my @compress = wait_calls('/compress', 1);
 sleep 0.3;
 @compress = calls_to('/compress');
@@ -139,21 +149,16 @@ ok t_cmp(scalar(calls_to('/clear')), 0, 'memory below threshold: no /clear');
 
 # Two engines behind vllm-c, each 60% full: the instance is 60% full, not
 # 120%, so below KVCacheMemoryThreshold.
-emu_fault(role => 'vllm-c', path => '/metrics', status => 200,
-          body => "vllm:kv_cache_usage_perc{engine=\"0\"} 0.6\n"
-                  . "vllm:kv_cache_usage_perc{engine=\"1\"} 0.6\n");
-sleep 1.5;
-send_to('/load/v1/chat/completions', chat_body(content => unique_words(20)))
-    for 1 .. 4;
+metrics_of_c("vllm:kv_cache_usage_perc{engine=\"0\"} 0.6\n"
+             . "vllm:kv_cache_usage_perc{engine=\"1\"} 0.6\n");
+after_scrape_load(4);
 sleep 0.5;
 ok t_cmp(scalar(calls_to('/clear')), 0, 'two engines 60% full: no /clear');
 emu('/_emu/clear_faults', {});
 
 # Memory pressure on vllm-c: one /clear of the whole location.
 emu_instance(id => 'vllm-c', kv_cache_usage => 0.9);
-sleep 1.5;
-send_to('/load/v1/chat/completions', chat_body(content => unique_words(20)))
-    for 1 .. 4;
+after_scrape_load(4);
 my @clears = wait_calls('/clear', 1);
 sleep 0.3;
 @clears = calls_to('/clear');
@@ -168,23 +173,18 @@ emu_instance(id => 'vllm-b', running => 1);
 emu_config(lookup_override => { layout_info => {
     'vllm-a' => ['LocalCPUBackend', 64] } });
 emu_instance(id => 'vllm-a', running => 2);
-sleep 1.5;
-send_to('/load/v1/chat/completions', chat_body(content => unique_words(20)))
-    for 1 .. 3;
+after_scrape_load(3);
 sleep 0.5;
 ok t_cmp(scalar(calls_to('/compress')), 1, 'load 0.2 < 0.5: no /compress');
 
 # A hostile /metrics answer: a negative gauge is ignored, not subtracted
 # (8 running and -8 waiting of 10 slots is a load of 0.8, not 0).
-emu_fault(role => 'vllm-c', path => '/metrics', status => 200,
-          body => "vllm:kv_cache_usage_perc 0.1\n"
-                  . "vllm:num_requests_running 8\n"
-                  . "vllm:num_requests_waiting -8\n");
+metrics_of_c("vllm:kv_cache_usage_perc 0.1\n"
+             . "vllm:num_requests_running 8\n"
+             . "vllm:num_requests_waiting -8\n");
 emu_config(lookup_override => { layout_info => {
     'vllm-c' => ['LocalCPUBackend', 64] } });
-sleep 1.5;
-send_to('/load/v1/chat/completions', chat_body(content => unique_words(20)))
-    for 1 .. 3;
+after_scrape_load(3);
 wait_calls('/compress', 2);
 my @hostile = grep { $_->{body}{instance_id} eq 'vllm-c' } calls_to('/compress');
 ok t_cmp(scalar(@hostile), 1, 'negative waiting ignored: vllm-c compressed');
