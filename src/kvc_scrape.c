@@ -59,7 +59,7 @@ static void scrape_member(const proxy_worker *w, apr_pool_t *p)
     }
     kvc_promtext_values(resp.body, resp.len, metric_names, M_COUNT, values,
                         found);
-    /* Usage and queue lengths cannot be negative: such a sample is
+    /* Usage and queue lengths cannot be negative: a negative total is
      * garbage, and is treated as absent. */
     for (i = 0; i < M_COUNT; i++) {
         if (found[i] && values[i] < 0) {
