@@ -15,14 +15,14 @@
 #include "httpd.h"
 #include "http_config.h"
 
-#include "kvc_body.h"
-#include "kvc_config.h"
-#include "kvc_lbmethod.h"
-#include "kvc_route.h"
-#include "kvc_scrape.h"
-#include "kvc_shm.h"
-#include "kvc_status.h"
-#include "kvc_tokstore.h"
+#include "mod_kvcache_body.h"
+#include "mod_kvcache_config.h"
+#include "mod_kvcache_lbmethod.h"
+#include "mod_kvcache_route.h"
+#include "mod_kvcache_scrape.h"
+#include "mod_kvcache_shm.h"
+#include "mod_kvcache_status.h"
+#include "mod_kvcache_tokstore.h"
 
 static void kvcache_register_hooks(apr_pool_t *p)
 {

@@ -20,6 +20,7 @@
 
 #include <json.h>
 
+#include "kvc_json.h"
 #include "kvc_wire.h"
 
 #include "fuzz_common.h"

@@ -68,8 +68,8 @@ done
 
 build=${FUZZ_BUILD:-$top/fuzz/build}
 mkdir -p "$build"
-pkgs="apr-1 json-c openssl"
-cppflags="-Isrc -Ifuzz $(pkg-config --cflags $pkgs)"
+pkgs="apr-1 apr-util-1 json-c openssl libcurl"
+cppflags="-Isrc/core -Ifuzz $(pkg-config --cflags $pkgs)"
 libs="$(pkg-config --libs $pkgs) -lm"
 # Every apr_palloc() of the core becomes an exact-size malloc() (see
 # fuzz/fuzz_common.h), so ASan sees overflows of pool buffers too.

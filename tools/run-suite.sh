@@ -10,7 +10,7 @@ cd "$top"
 . tools/suite-lib.sh
 
 echo "== style (clang-format, .clang-format)"
-clang-format --dry-run --Werror mod_kvcache.c src/*.[ch] tests/unit/*.[ch]
+clang-format --dry-run --Werror mod_kvcache.c src/core/*.[ch] src/httpd/*.[ch] tests/unit/*.[ch]
 
 echo "== build"
 tools/build.sh

@@ -4,15 +4,15 @@
  */
 
 /**
- * @file kvc_lbmethod.h
+ * @file mod_kvcache_lbmethod.h
  * @brief The "kvcache" lbmethod provider for mod_proxy_balancer.
  */
-#ifndef KVC_LBMETHOD_H
-#define KVC_LBMETHOD_H
+#ifndef MOD_KVCACHE_LBMETHOD_H
+#define MOD_KVCACHE_LBMETHOD_H
 
 #include "apr_pools.h"
 
 /** Registers the provider (ProxySet lbmethod=kvcache) and its hooks. */
 void kvc_lbmethod_register_hooks(apr_pool_t *p);
 
-#endif /* KVC_LBMETHOD_H */
+#endif /* MOD_KVCACHE_LBMETHOD_H */

@@ -16,30 +16,17 @@
 #include "apr_pools.h"
 #include "apr_tables.h"
 
-/* KVC_JSON_MAX_DEPTH and kvc_json_parse(), the json-c front end. */
-#include "kvc_json.h"
+#include "kvc_vocab.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/** Longest instance id: httpd's BalancerMember route= holds 63 chars. */
-#define KVC_ROUTE_ID_MAX 63
-
-/** Largest token id and largest matched-token count accepted (2^31-1). */
-#define KVC_TOKEN_MAX 2147483647L
-
-/** Token ids of one prompt. */
 /* Response caps.  A million-token prompt tokenizes to about 8 MB of JSON;
  * a lookup answer names a few instances in a few hundred bytes, so 64 KB
  * is generous and a runaway controller costs little memory. */
 #define KVC_TOKENIZE_MAX_RESPONSE (16 * 1024 * 1024)
 #define KVC_LOOKUP_MAX_RESPONSE   (64 * 1024)
-
-typedef struct {
-    apr_int32_t *ids; /**< count ids, NULL when count is 0 */
-    apr_size_t count;
-} kvc_tokens;
 
 /** Outcome of parsing an upstream response. */
 typedef enum {
@@ -47,13 +34,6 @@ typedef enum {
     KVC_WIRE_GARBAGE, /**< malformed: log it, do not route */
     KVC_WIRE_EMPTY    /**< well formed but nothing usable */
 } kvc_wire_status;
-
-/** One instance's match from /lookup or the kvcache-matches note. */
-typedef struct {
-    const char *instance_id; /**< passes kvc_route_id_valid() */
-    const char *location;    /**< LMCache backend, NULL when unknown */
-    long matched;            /**< 0..KVC_TOKEN_MAX matched prefix tokens */
-} kvc_match;
 
 /**
  * Short name of a wire status for logs: "ok", "garbage" or "empty".

@@ -4,7 +4,7 @@
  */
 
 /**
- * @file kvc_shm.h
+ * @file mod_kvcache_shm.h
  * @brief The state all httpd child processes share: one shared memory
  *        segment guarded by the global mutex "kvcache-shm" (tunable with
  *        httpd's Mutex directive).
@@ -18,8 +18,8 @@
  * their requests on the old segment: hot counts and rate limits are
  * relearnt within one hot window or action interval.
  */
-#ifndef KVC_SHM_H
-#define KVC_SHM_H
+#ifndef MOD_KVCACHE_SHM_H
+#define MOD_KVCACHE_SHM_H
 
 #include "httpd.h"
 
@@ -59,4 +59,4 @@ apr_uint32_t *kvc_shm_token_sizes(void);
 /** Registers the mutex type and the lifecycle hooks. */
 void kvc_shm_register_hooks(apr_pool_t *p);
 
-#endif /* KVC_SHM_H */
+#endif /* MOD_KVCACHE_SHM_H */

@@ -8,9 +8,9 @@
 #include "http_log.h"
 #include "mod_proxy.h"
 
-#include "kvc_config.h"
-#include "kvc_lbmethod.h"
-#include "kvc_route.h"
+#include "mod_kvcache_config.h"
+#include "mod_kvcache_lbmethod.h"
+#include "mod_kvcache_route.h"
 #include "kvc_score.h"
 #include "kvc_wire.h"
 
@@ -108,7 +108,7 @@ static int is_named(const apr_array_header_t *matches,
 
 /* One pass before choosing: the mean load of the usable members, and
  * whether any of them holds enough of the prompt to be worth preferring.
- * Returns KVC_REASON_COUNT when one does, else the fallback reason. */
+ * Returns KVC_REASON_NONE when one does, else the fallback reason. */
 static kvc_reason survey(const proxy_balancer *balancer, kvc_pick *pick,
                          long min_match)
 {
@@ -136,7 +136,7 @@ static kvc_reason survey(const proxy_balancer *balancer, kvc_pick *pick,
     }
     pick->mean_busy = usable ? busy_sum / usable : 0;
     if (eligible) {
-        return KVC_REASON_COUNT;
+        return KVC_REASON_NONE;
     }
     return !named           ? KVC_REASON_UNKNOWN_INSTANCE
            : named_unusable ? KVC_REASON_MEMBER_UNUSABLE
@@ -182,7 +182,7 @@ static proxy_worker *chosen(request_rec *r, proxy_worker *worker, long matched)
     return worker;
 }
 
-/* Leaves the choice to KVCacheFallbackLBMethod.  KVC_REASON_COUNT: no new
+/* Leaves the choice to KVCacheFallbackLBMethod.  KVC_REASON_NONE: no new
  * reason (the request carried no matches; the fixups' decision stands). */
 static proxy_worker *delegate(proxy_balancer *balancer, request_rec *r,
                               const apr_array_header_t *matches,
@@ -192,7 +192,7 @@ static proxy_worker *delegate(proxy_balancer *balancer, request_rec *r,
         kvc_config_server(r->server)->fallback;
     proxy_worker *worker = fallback->finder(balancer, r);
 
-    if (reason != KVC_REASON_COUNT) {
+    if (reason != KVC_REASON_NONE) {
         ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
                       "[kvcache] %s: no preferred member (%s), %s chose %s",
                       balancer->s->name, kvc_reason_name(reason),
@@ -214,7 +214,7 @@ static proxy_worker *find_best_kvcache(proxy_balancer *balancer, request_rec *r)
     kvc_pick pick;
 
     if (!note) {
-        return delegate(balancer, r, NULL, KVC_REASON_COUNT);
+        return delegate(balancer, r, NULL, KVC_REASON_NONE);
     }
     if (kvc_matches_parse(note, r->pool, &matches) != 0) {
         return delegate(balancer, r, NULL, KVC_REASON_BAD_MATCHES_NOTE);
@@ -233,7 +233,7 @@ static proxy_worker *find_best_kvcache(proxy_balancer *balancer, request_rec *r)
     reason = survey(balancer, &pick, kvc_conf_min_match_tokens(conf));
     apr_table_setn(r->notes, KVC_NOTE_BEST_MATCHED,
                    apr_ltoa(r->pool, pick.best_available));
-    if (reason != KVC_REASON_COUNT) {
+    if (reason != KVC_REASON_NONE) {
         return delegate(balancer, r, matches, reason);
     }
     worker = get_best_worker_fn(balancer, r, is_best_kvcache, &pick);

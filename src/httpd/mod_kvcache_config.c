@@ -12,9 +12,9 @@
 #include "http_log.h"
 #include "mod_proxy.h"
 
-#include "kvc_config.h"
+#include "mod_kvcache_config.h"
 #include "kvc_parse.h"
-#include "kvc_tokstore.h"
+#include "mod_kvcache_tokstore.h"
 #include "kvc_wire.h"
 
 APLOG_USE_MODULE(kvcache);

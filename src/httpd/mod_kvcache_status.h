@@ -4,14 +4,14 @@
  */
 
 /**
- * @file kvc_status.h
+ * @file mod_kvcache_status.h
  * @brief What operators see: the kvcache-status handler (JSON, or
  *        Prometheus text), a section in mod_status's server-status, and
  *        the per-request counting behind both (at log time, once per
  *        request, whichever member finally served it).
  */
-#ifndef KVC_STATUS_H
-#define KVC_STATUS_H
+#ifndef MOD_KVCACHE_STATUS_H
+#define MOD_KVCACHE_STATUS_H
 
 #include "apr_pools.h"
 
@@ -19,4 +19,4 @@
 
 void kvc_status_register_hooks(apr_pool_t *p);
 
-#endif /* KVC_STATUS_H */
+#endif /* MOD_KVCACHE_STATUS_H */

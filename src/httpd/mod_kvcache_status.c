@@ -11,11 +11,11 @@
 #include "apr_strings.h"
 #include "mod_status.h"
 
-#include "kvc_route.h"
-#include "kvc_shm.h"
+#include "mod_kvcache_route.h"
+#include "mod_kvcache_shm.h"
 #include "kvc_stats.h"
-#include "kvc_status.h"
-#include "kvc_tokstore.h"
+#include "mod_kvcache_status.h"
+#include "mod_kvcache_tokstore.h"
 #include "kvc_wire.h"
 
 APLOG_USE_MODULE(kvcache);
@@ -35,10 +35,16 @@ static int kvc_status_log(request_rec *r)
     if (!decision || !st) {
         return DECLINED;
     }
-    reason = !strncmp(decision, "fallback:", 9)
-                 ? kvc_reason_from_name(decision + 9)
-                 : KVC_REASON_COUNT;
-    if (reason == KVC_REASON_COUNT && strcmp(decision, "routed")) {
+    reason = KVC_REASON_NONE;
+    if (!strncmp(decision, "fallback:", 9)) {
+        for (reason = KVC_REASON_COUNT - 1; reason > KVC_REASON_NONE;
+             reason--) {
+            if (!strcmp(kvc_reason_name(reason), decision + 9)) {
+                break;
+            }
+        }
+    }
+    if (reason == KVC_REASON_NONE && strcmp(decision, "routed")) {
         return DECLINED; /* someone else's value */
     }
     best = apr_table_get(r->notes, KVC_NOTE_BEST_MATCHED);

@@ -15,7 +15,7 @@
 #include "apr.h"
 #include "apr_pools.h"
 
-#include "kvc_wire.h"
+#include "kvc_vocab.h"
 
 #ifdef __cplusplus
 extern "C" {

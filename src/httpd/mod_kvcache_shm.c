@@ -12,8 +12,8 @@
 #include "apr_strings.h"
 #include "util_mutex.h"
 
-#include "kvc_config.h"
-#include "kvc_shm.h"
+#include "mod_kvcache_config.h"
+#include "mod_kvcache_shm.h"
 
 APLOG_USE_MODULE(kvcache);
 

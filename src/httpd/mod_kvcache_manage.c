@@ -7,10 +7,10 @@
 #include "http_log.h"
 #include "apr_strings.h"
 
-#include "kvc_actions.h"
+#include "mod_kvcache_actions.h"
 #include "kvc_extract.h"
-#include "kvc_manage.h"
-#include "kvc_shm.h"
+#include "mod_kvcache_manage.h"
+#include "mod_kvcache_shm.h"
 
 APLOG_USE_MODULE(kvcache);
 

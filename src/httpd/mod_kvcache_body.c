@@ -12,7 +12,7 @@
 #include "http_protocol.h"
 #include "util_filter.h"
 
-#include "kvc_body.h"
+#include "mod_kvcache_body.h"
 
 #define KVC_REPLAY_FILTER "KVCACHE_REPLAY"
 #define KVC_READ_CHUNK    (64 * 1024)

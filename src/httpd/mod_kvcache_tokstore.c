@@ -11,11 +11,11 @@
 #include "ap_socache.h"
 #include "apr_strings.h"
 
-#include "kvc_config.h"
+#include "mod_kvcache_config.h"
 #include "kvc_lru.h"
-#include "kvc_shm.h"
+#include "mod_kvcache_shm.h"
 #include "kvc_tokpack.h"
-#include "kvc_tokstore.h"
+#include "mod_kvcache_tokstore.h"
 
 APLOG_USE_MODULE(kvcache);
 

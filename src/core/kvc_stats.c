@@ -13,40 +13,6 @@
 
 #include "kvc_stats.h"
 
-static const char *const reason_names[KVC_REASON_COUNT] = {
-    "not-json",
-    "encoded-body",
-    "body-too-large",
-    "invalid-json",
-    "not-object",
-    "empty-prompt",
-    "not-configured",
-    "tokenize-timeout",
-    "tokenize-error",
-    "tokenize-breaker-open",
-    "tokenize-pending",
-    "tokenize-off",
-    "lookup-timeout",
-    "lookup-error",
-    "lookup-breaker-open",
-    "lookup-empty",
-    "unknown-instance",
-    "member-unusable",
-    "below-min-match",
-    "no-usable-member",
-    "bad-matches-note"
-};
-
-static const char *const role_names[KVC_ROLE_COUNT] = { "tokenize", "lookup",
-                                                        "manage" };
-
-static const char *const action_names[KVC_ACTION_COUNT] = { "pin", "compress",
-                                                            "clear" };
-
-static const char *const outcome_names[KVC_ACTION_OUTCOME_COUNT] = {
-    "sent", "failed", "dropped"
-};
-
 /* Upper bounds in seconds: from sub-millisecond token-cache-fed lookups to
  * calls that hit a 2s request timeout. */
 static const double latency_bounds[KVC_LATENCY_BUCKETS] = {
@@ -57,33 +23,6 @@ static const char *const latency_labels[KVC_LATENCY_BUCKETS] = {
     "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
     "0.05",   "0.1",   "0.25",   "0.5",   "1",    "2.5"
 };
-
-const char *kvc_reason_name(kvc_reason reason)
-{
-    return reason < KVC_REASON_COUNT ? reason_names[reason] : "routed";
-}
-
-kvc_reason kvc_reason_from_name(const char *name)
-{
-    int i;
-
-    for (i = 0; i < KVC_REASON_COUNT; i++) {
-        if (!strcmp(reason_names[i], name)) {
-            return (kvc_reason)i;
-        }
-    }
-    return KVC_REASON_COUNT;
-}
-
-const char *kvc_role_name(kvc_role role)
-{
-    return role_names[role];
-}
-
-const char *kvc_action_name(kvc_action action)
-{
-    return action_names[action];
-}
 
 void kvc_stats_call(kvc_stats *st, kvc_role role, kvc_call_outcome outcome,
                     apr_interval_time_t elapsed)
@@ -145,10 +84,10 @@ void kvc_stats_request(kvc_stats *st, kvc_reason reason, long prompt_tokens,
     apr_atomic_inc64(&st->seen);
     /* The reasons up to not-configured are about the request itself (no
      * prompt to route); every later one, and routing, had a prompt. */
-    if (reason > KVC_REASON_NOT_CONFIGURED) {
+    if (reason == KVC_REASON_NONE || reason > KVC_REASON_NOT_CONFIGURED) {
         apr_atomic_inc64(&st->eligible);
     }
-    if (reason < KVC_REASON_COUNT) {
+    if (reason != KVC_REASON_NONE) {
         apr_atomic_inc64(&st->fallbacks[reason]);
     }
     else {
@@ -258,7 +197,7 @@ static void per_role(kvc_out *out, const kvc_stats *st, const char *name,
     for (i = 0; i < KVC_ROLE_COUNT; i++) {
         const char *c = (const char *)&st->calls[i];
 
-        emit(out, "%s{role=\"%s\"} " U64 "\n", name, role_names[i],
+        emit(out, "%s{role=\"%s\"} " U64 "\n", name, kvc_role_name((kvc_role)i),
              rd((const apr_uint64_t *)(c + offset)));
     }
 }
@@ -279,9 +218,9 @@ static void render_prometheus(kvc_out *out, const kvc_stats *st,
     emit(out, "kvcache_requests_routed_total " U64 "\n", rd(&st->routed));
     prom_header(out, "kvcache_fallbacks_total", "counter",
                 "Requests left to the fallback lbmethod, by reason.");
-    for (i = 0; i < KVC_REASON_COUNT; i++) {
+    for (i = KVC_REASON_NONE + 1; i < KVC_REASON_COUNT; i++) {
         emit(out, "kvcache_fallbacks_total{reason=\"%s\"} " U64 "\n",
-             reason_names[i], rd(&st->fallbacks[i]));
+             kvc_reason_name((kvc_reason)i), rd(&st->fallbacks[i]));
     }
     prom_header(out, "kvcache_prompt_tokens_total", "counter",
                 "Prompt tokens of tokenized requests.");
@@ -321,22 +260,23 @@ static void render_prometheus(kvc_out *out, const kvc_stats *st,
                 emit(out,
                      "kvcache_upstream_duration_seconds_bucket{role="
                      "\"%s\",le=\"%s\"} " U64 "\n",
-                     role_names[i], latency_labels[j], cumulative);
+                     kvc_role_name((kvc_role)i), latency_labels[j], cumulative);
             }
             else {
                 emit(out,
                      "kvcache_upstream_duration_seconds_bucket{role="
                      "\"%s\",le=\"+Inf\"} " U64 "\n",
-                     role_names[i], cumulative);
+                     kvc_role_name((kvc_role)i), cumulative);
             }
         }
         emit(out,
              "kvcache_upstream_duration_seconds_sum{role=\"%s\"} "
              "%.6f\n",
-             role_names[i], (double)rd(&c->latency_us) / APR_USEC_PER_SEC);
+             kvc_role_name((kvc_role)i),
+             (double)rd(&c->latency_us) / APR_USEC_PER_SEC);
         emit(out,
              "kvcache_upstream_duration_seconds_count{role=\"%s\"} " U64 "\n",
-             role_names[i], cumulative);
+             kvc_role_name((kvc_role)i), cumulative);
     }
     prom_header(out, "kvcache_breaker_state", "gauge",
                 "Circuit breaker state by role (1 for the current one).");
@@ -345,7 +285,7 @@ static void render_prometheus(kvc_out *out, const kvc_stats *st,
 
         for (j = 0; j < 3; j++) {
             emit(out, "kvcache_breaker_state{role=\"%s\",state=\"%s\"} %d\n",
-                 role_names[i], states[j],
+                 kvc_role_name((kvc_role)i), states[j],
                  !strcmp(g->breaker_state[i], states[j]));
         }
     }
@@ -353,7 +293,7 @@ static void render_prometheus(kvc_out *out, const kvc_stats *st,
                 "Times each circuit breaker opened.");
     for (i = 0; i < KVC_ROLE_COUNT; i++) {
         emit(out, "kvcache_breaker_opens_total{role=\"%s\"} " U64 "\n",
-             role_names[i], g->breaker_opens[i]);
+             kvc_role_name((kvc_role)i), g->breaker_opens[i]);
     }
     prom_header(out, "kvcache_token_cache_hits_total", "counter",
                 "Prompts found in the token cache.");
@@ -376,7 +316,9 @@ static void render_prometheus(kvc_out *out, const kvc_stats *st,
             emit(out,
                  "kvcache_actions_total{action=\"%s\",outcome=\"%s\"} " U64
                  "\n",
-                 action_names[i], outcome_names[j], rd(&st->actions[i][j]));
+                 kvc_action_name((kvc_action)i),
+                 kvc_action_outcome_name((kvc_action_outcome)j),
+                 rd(&st->actions[i][j]));
         }
     }
     prom_header(out, "kvcache_routed_total", "counter",
@@ -401,9 +343,9 @@ static void render_json(kvc_out *out, const kvc_stats *st,
          "{\"requests\":{\"seen\":" U64 ",\"eligible\":" U64 ",\"routed\":" U64
          "},\"fallbacks\":{",
          rd(&st->seen), rd(&st->eligible), rd(&st->routed));
-    for (i = 0; i < KVC_REASON_COUNT; i++) {
-        emit(out, "%s\"%s\":" U64, i ? "," : "", reason_names[i],
-             rd(&st->fallbacks[i]));
+    for (i = KVC_REASON_NONE + 1; i < KVC_REASON_COUNT; i++) {
+        emit(out, "%s\"%s\":" U64, i > KVC_REASON_NONE + 1 ? "," : "",
+             kvc_reason_name((kvc_reason)i), rd(&st->fallbacks[i]));
     }
     emit(out,
          "},\"tokens\":{\"prompt\":" U64 ",\"matched\":" U64
@@ -418,9 +360,9 @@ static void render_json(kvc_out *out, const kvc_stats *st,
              "%s\"%s\":{\"calls\":" U64 ",\"errors\":" U64 ",\"timeouts\":" U64
              ",\"rejected\":" U64 ",\"breaker\":\"%s\""
              ",\"breaker_opens\":" U64 ",\"latency_seconds\":{\"buckets\":{",
-             i ? "," : "", role_names[i], rd(&c->calls), rd(&c->errors),
-             rd(&c->timeouts), rd(&c->rejected), g->breaker_state[i],
-             g->breaker_opens[i]);
+             i ? "," : "", kvc_role_name((kvc_role)i), rd(&c->calls),
+             rd(&c->errors), rd(&c->timeouts), rd(&c->rejected),
+             g->breaker_state[i], g->breaker_opens[i]);
         for (j = 0; j <= KVC_LATENCY_BUCKETS; j++) {
             count += rd(&c->buckets[j]);
             if (j < KVC_LATENCY_BUCKETS) {
@@ -440,9 +382,10 @@ static void render_json(kvc_out *out, const kvc_stats *st,
          rd(&st->token_cache_hits), rd(&st->token_cache_misses),
          g->token_cache_entries, g->hot_keys);
     for (i = 0; i < KVC_ACTION_COUNT; i++) {
-        emit(out, "%s\"%s\":{", i ? "," : "", action_names[i]);
+        emit(out, "%s\"%s\":{", i ? "," : "", kvc_action_name((kvc_action)i));
         for (j = 0; j < KVC_ACTION_OUTCOME_COUNT; j++) {
-            emit(out, "%s\"%s\":" U64, j ? "," : "", outcome_names[j],
+            emit(out, "%s\"%s\":" U64, j ? "," : "",
+                 kvc_action_outcome_name((kvc_action_outcome)j),
                  rd(&st->actions[i][j]));
         }
         emit(out, "}");

@@ -4,12 +4,12 @@
  */
 
 /**
- * @file kvc_route.h
+ * @file mod_kvcache_route.h
  * @brief The request path: body → prompt → tokens → /lookup → request notes
  *        that the kvcache lbmethod turns into a member choice.
  */
-#ifndef KVC_ROUTE_H
-#define KVC_ROUTE_H
+#ifndef MOD_KVCACHE_ROUTE_H
+#define MOD_KVCACHE_ROUTE_H
 
 #include "httpd.h"
 
@@ -32,4 +32,4 @@ void kvc_route_fallback(request_rec *r, kvc_reason reason);
 /** Registers the fixups hook and the per-process setup. */
 void kvc_route_register_hooks(apr_pool_t *p);
 
-#endif /* KVC_ROUTE_H */
+#endif /* MOD_KVCACHE_ROUTE_H */

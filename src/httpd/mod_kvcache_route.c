@@ -12,14 +12,14 @@
 #include "http_protocol.h"
 #include "http_request.h"
 
-#include "kvc_actions.h"
-#include "kvc_body.h"
-#include "kvc_config.h"
+#include "mod_kvcache_actions.h"
+#include "mod_kvcache_body.h"
+#include "mod_kvcache_config.h"
 #include "kvc_extract.h"
-#include "kvc_manage.h"
-#include "kvc_route.h"
-#include "kvc_tokstore.h"
-#include "kvc_upstream.h"
+#include "mod_kvcache_manage.h"
+#include "mod_kvcache_route.h"
+#include "mod_kvcache_tokstore.h"
+#include "mod_kvcache_upstream.h"
 #include "kvc_wire.h"
 
 APLOG_USE_MODULE(kvcache);
@@ -44,7 +44,7 @@ static int is_candidate(const request_rec *r, const kvc_dir_conf *conf)
 }
 
 /* Bodies that cannot be an OpenAI JSON request are not even buffered.
- * Returns KVC_REASON_COUNT for a body worth reading. */
+ * Returns KVC_REASON_NONE for a body worth reading. */
 static kvc_reason unsuitable_body(const request_rec *r)
 {
     const char *type = apr_table_get(r->headers_in, "Content-Type");
@@ -56,7 +56,17 @@ static kvc_reason unsuitable_body(const request_rec *r)
     if (type && !ap_strcasestr(type, "json")) {
         return KVC_REASON_NOT_JSON;
     }
-    return KVC_REASON_COUNT;
+    return KVC_REASON_NONE;
+}
+
+static kvc_reason extract_failure(kvc_extract_status st)
+{
+    switch (st) {
+    case KVC_EXTRACT_INVALID_JSON: return KVC_REASON_INVALID_JSON;
+    case KVC_EXTRACT_NOT_OBJECT: return KVC_REASON_NOT_OBJECT;
+    case KVC_EXTRACT_EMPTY_PROMPT: return KVC_REASON_EMPTY_PROMPT;
+    default: return KVC_REASON_INTERNAL_ERROR;
+    }
 }
 
 /* What went wrong with which upstream (tokenize-timeout,
@@ -126,7 +136,7 @@ static kvc_reason get_tokens(request_rec *r, const kvc_dir_conf *conf,
     const char *url;
 
     if (use_cache && kvc_tokstore_get(r->server, info->key, r->pool, tokens)) {
-        return KVC_REASON_COUNT;
+        return KVC_REASON_NONE;
     }
     url = apr_pstrcat(r->pool, conf->vllm_endpoint, "/tokenize", NULL);
     switch (kvc_conf_tokenize_mode(conf)) {
@@ -152,7 +162,7 @@ static kvc_reason get_tokens(request_rec *r, const kvc_dir_conf *conf,
     if (use_cache) {
         kvc_tokstore_put(r->server, info->key, tokens, r->pool);
     }
-    return KVC_REASON_COUNT;
+    return KVC_REASON_NONE;
 }
 
 static kvc_reason lookup(request_rec *r, const kvc_dir_conf *conf,
@@ -191,7 +201,7 @@ static kvc_reason lookup(request_rec *r, const kvc_dir_conf *conf,
     }
     *matches = res.matches;
     return res.status == KVC_WIRE_EMPTY ? KVC_REASON_LOOKUP_EMPTY
-                                        : KVC_REASON_COUNT;
+                                        : KVC_REASON_NONE;
 }
 
 static int kvc_route_fixups(request_rec *r)
@@ -215,7 +225,7 @@ static int kvc_route_fixups(request_rec *r)
         kvc_route_fallback(r, KVC_REASON_NOT_CONFIGURED);
         return DECLINED;
     }
-    if ((reason = unsuitable_body(r)) != KVC_REASON_COUNT) {
+    if ((reason = unsuitable_body(r)) != KVC_REASON_NONE) {
         kvc_route_fallback(r, reason);
         return DECLINED;
     }
@@ -238,23 +248,22 @@ static int kvc_route_fixups(request_rec *r)
                             conf->default_model ? conf->default_model : "",
                             r->pool, &info);
     if (extracted != KVC_EXTRACT_OK) {
-        kvc_route_fallback(
-            r, kvc_reason_from_name(kvc_extract_status_reason(extracted)));
+        kvc_route_fallback(r, extract_failure(extracted));
         return DECLINED;
     }
     apr_table_setn(r->notes, KVC_NOTE_PROMPT_HASH,
                    kvc_key_hex(info.key, KVC_KEY_LOG_CHARS, r->pool));
     if ((reason = get_tokens(r, conf, &info, &body, &tokens))
-        != KVC_REASON_COUNT) {
+        != KVC_REASON_NONE) {
         kvc_route_fallback(r, reason);
         return DECLINED;
     }
     apr_table_setn(r->subprocess_env, KVC_ENV_PROMPT_TOKENS,
                    apr_ltoa(r->pool, (long)tokens.count));
     reason = lookup(r, conf, &tokens, &matches);
-    best = reason == KVC_REASON_COUNT ? kvc_matches_best(matches) : NULL;
+    best = reason == KVC_REASON_NONE ? kvc_matches_best(matches) : NULL;
     kvc_manage_request(r, conf, info.key, &tokens, best);
-    if (reason != KVC_REASON_COUNT) {
+    if (reason != KVC_REASON_NONE) {
         kvc_route_fallback(r, reason);
         return DECLINED;
     }

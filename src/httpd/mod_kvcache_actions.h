@@ -4,15 +4,15 @@
  */
 
 /**
- * @file kvc_actions.h
+ * @file mod_kvcache_actions.h
  * @brief Work that must not delay a client: cache-management calls
  *        (/pin, /compress, /clear) and Pixiu-style background tokenizing.
  *        Each process keeps a bounded queue worked by its own threads;
  *        when the queue is full the job is dropped and counted, so a slow
  *        or dead controller never holds up a request.
  */
-#ifndef KVC_ACTIONS_H
-#define KVC_ACTIONS_H
+#ifndef MOD_KVCACHE_ACTIONS_H
+#define MOD_KVCACHE_ACTIONS_H
 
 #include "httpd.h"
 
@@ -44,4 +44,4 @@ int kvc_actions_submit_tokenize(server_rec *s, const char *url,
 /** Starts this process's workers; they stop with @a pchild. */
 void kvc_actions_child_init(apr_pool_t *pchild, server_rec *s);
 
-#endif /* KVC_ACTIONS_H */
+#endif /* MOD_KVCACHE_ACTIONS_H */

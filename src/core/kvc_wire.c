@@ -11,6 +11,7 @@
 #include "apr_hash.h"
 #include "apr_strings.h"
 
+#include "kvc_json.h"
 #include "kvc_wire.h"
 
 #define KVC_DIGIT(c) ((unsigned char)((c) - '0') <= 9)

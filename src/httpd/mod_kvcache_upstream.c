@@ -8,8 +8,8 @@
 #include "apr_general.h"
 
 #include "kvc_backoff.h"
-#include "kvc_config.h"
-#include "kvc_upstream.h"
+#include "mod_kvcache_config.h"
+#include "mod_kvcache_upstream.h"
 
 APLOG_USE_MODULE(kvcache);
 

@@ -4,19 +4,19 @@
  */
 
 /**
- * @file kvc_upstream.h
+ * @file mod_kvcache_upstream.h
  * @brief Calls to the cache plane under a time budget: the role's circuit
  *        breaker (shared by all processes) admits or refuses the call,
  *        LMCache calls are retried with jittered backoff inside the
  *        budget, and every outcome feeds the breaker.
  */
-#ifndef KVC_UPSTREAM_H
-#define KVC_UPSTREAM_H
+#ifndef MOD_KVCACHE_UPSTREAM_H
+#define MOD_KVCACHE_UPSTREAM_H
 
 #include "httpd.h"
 
 #include "kvc_http.h"
-#include "kvc_shm.h"
+#include "mod_kvcache_shm.h"
 
 typedef enum {
     KVC_UPSTREAM_OK,
@@ -57,4 +57,4 @@ kvc_upstream_result kvc_upstream_call(server_rec *s, kvc_role role,
                                       kvc_upstream_parse_fn *parse, void *baton,
                                       apr_pool_t *p, kvc_upstream_outcome *out);
 
-#endif /* KVC_UPSTREAM_H */
+#endif /* MOD_KVCACHE_UPSTREAM_H */

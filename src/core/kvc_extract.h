@@ -10,12 +10,11 @@
 #include "apr.h"
 #include "apr_pools.h"
 
+#include "kvc_vocab.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/** Length of a token-cache key (SHA-256). */
-#define KVC_KEY_LEN 32
 
 /** Outcome of kvc_extract(). */
 typedef enum {

@@ -4,18 +4,18 @@
  */
 
 /**
- * @file kvc_scrape.h
+ * @file mod_kvcache_scrape.h
  * @brief The load and memory signals of the inference instances: one
  *        watchdog thread for the whole server (mod_watchdog singleton)
  *        reads every kvcache balancer member's Prometheus /metrics (the
  *        BalancerMember URL plus "/metrics", no second list to keep in
  *        sync) and publishes the results in shared memory.
  */
-#ifndef KVC_SCRAPE_H
-#define KVC_SCRAPE_H
+#ifndef MOD_KVCACHE_SCRAPE_H
+#define MOD_KVCACHE_SCRAPE_H
 
 #include "apr_pools.h"
 
 void kvc_scrape_register_hooks(apr_pool_t *p);
 
-#endif /* KVC_SCRAPE_H */
+#endif /* MOD_KVCACHE_SCRAPE_H */

@@ -4,7 +4,7 @@
  */
 
 /**
- * @file kvc_tokstore.h
+ * @file mod_kvcache_tokstore.h
  * @brief The token cache: tokenized prompts keyed by a SHA-256 of what
  *        changes tokenization, kept in an httpd socache provider so every
  *        child process shares them (shmcb, the default), or a fleet of
@@ -15,12 +15,12 @@
  * keys in the module's shared memory: inserting past the bound removes the
  * least recently used entry this server stored.
  */
-#ifndef KVC_TOKSTORE_H
-#define KVC_TOKSTORE_H
+#ifndef MOD_KVCACHE_TOKSTORE_H
+#define MOD_KVCACHE_TOKSTORE_H
 
 #include "httpd.h"
 
-#include "kvc_wire.h"
+#include "kvc_vocab.h"
 
 /**
  * Validates KVCacheTokenCacheStore's "provider[:args]" and creates the
@@ -43,4 +43,4 @@ apr_uint32_t kvc_tokstore_entries(void);
 
 void kvc_tokstore_register_hooks(apr_pool_t *p);
 
-#endif /* KVC_TOKSTORE_H */
+#endif /* MOD_KVCACHE_TOKSTORE_H */

@@ -10,11 +10,11 @@
 #include "mod_proxy.h"
 #include "mod_watchdog.h"
 
-#include "kvc_config.h"
+#include "mod_kvcache_config.h"
 #include "kvc_http.h"
 #include "kvc_promtext.h"
-#include "kvc_scrape.h"
-#include "kvc_shm.h"
+#include "mod_kvcache_scrape.h"
+#include "mod_kvcache_shm.h"
 
 APLOG_USE_MODULE(kvcache);
 

@@ -4,12 +4,12 @@
  */
 
 /**
- * @file kvc_config.h
+ * @file mod_kvcache_config.h
  * @brief mod_kvcache configuration: directives, defaults, merging and the
  *        cross-directive checks that make `apachectl -t` fail early.
  */
-#ifndef KVC_CONFIG_H
-#define KVC_CONFIG_H
+#ifndef MOD_KVCACHE_CONFIG_H
+#define MOD_KVCACHE_CONFIG_H
 
 #include "httpd.h"
 #include "http_config.h"
@@ -147,4 +147,4 @@ double kvc_conf_memory_threshold(const kvc_dir_conf *c);
 /** Registers the check_config hook (cross-directive validation). */
 void kvc_config_register_hooks(apr_pool_t *p);
 
-#endif /* KVC_CONFIG_H */
+#endif /* MOD_KVCACHE_CONFIG_H */

@@ -4,12 +4,12 @@
  */
 
 /**
- * @file kvc_body.h
+ * @file mod_kvcache_body.h
  * @brief Buffering the request body before the balancer chooses a member,
  *        and replaying it byte for byte to mod_proxy.
  */
-#ifndef KVC_BODY_H
-#define KVC_BODY_H
+#ifndef MOD_KVCACHE_BODY_H
+#define MOD_KVCACHE_BODY_H
 
 #include "httpd.h"
 
@@ -31,4 +31,4 @@ apr_status_t kvc_body_buffer(request_rec *r, apr_off_t max, kvc_body *out);
 /** Registers the replay input filter. */
 void kvc_body_register_hooks(apr_pool_t *p);
 
-#endif /* KVC_BODY_H */
+#endif /* MOD_KVCACHE_BODY_H */

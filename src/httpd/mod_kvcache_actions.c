@@ -16,11 +16,11 @@
 #include "apr_thread_mutex.h"
 #include "apr_thread_proc.h"
 
-#include "kvc_actions.h"
-#include "kvc_config.h"
-#include "kvc_shm.h"
-#include "kvc_tokstore.h"
-#include "kvc_upstream.h"
+#include "mod_kvcache_actions.h"
+#include "mod_kvcache_config.h"
+#include "mod_kvcache_shm.h"
+#include "mod_kvcache_tokstore.h"
+#include "mod_kvcache_upstream.h"
 #include "kvc_wire.h"
 
 APLOG_USE_MODULE(kvcache);

@@ -4,7 +4,7 @@
  */
 
 /**
- * @file kvc_manage.h
+ * @file mod_kvcache_manage.h
  * @brief Cache management decisions, made on the request path from shared
  *        state and carried out in the background: pin content that became
  *        hot (once per key per hot window, across processes), compress
@@ -12,12 +12,12 @@
  *        KVCacheActionInterval per instance), all from what the instances
  *        themselves report.
  */
-#ifndef KVC_MANAGE_H
-#define KVC_MANAGE_H
+#ifndef MOD_KVCACHE_MANAGE_H
+#define MOD_KVCACHE_MANAGE_H
 
 #include "httpd.h"
 
-#include "kvc_config.h"
+#include "mod_kvcache_config.h"
 #include "kvc_wire.h"
 
 /**
@@ -29,4 +29,4 @@ void kvc_manage_request(request_rec *r, const kvc_dir_conf *conf,
                         const unsigned char key[32], const kvc_tokens *tokens,
                         const kvc_match *best);
 
-#endif /* KVC_MANAGE_H */
+#endif /* MOD_KVCACHE_MANAGE_H */

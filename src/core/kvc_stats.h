@@ -17,54 +17,7 @@
 #include "apr_pools.h"
 #include "apr_time.h"
 
-/** The upstream roles; each has its own circuit breaker and counters. */
-typedef enum {
-    KVC_ROLE_TOKENIZE, /* vLLM /tokenize */
-    KVC_ROLE_LOOKUP,   /* LMCache /lookup on the request path */
-    KVC_ROLE_MANAGE,   /* LMCache /pin, /compress, /clear */
-    KVC_ROLE_COUNT
-} kvc_role;
-
-/** Why a request was not routed by the kvcache score (KVCACHE_DECISION
- *  "fallback:<name>"). */
-typedef enum {
-    KVC_REASON_NOT_JSON,
-    KVC_REASON_ENCODED_BODY,
-    KVC_REASON_BODY_TOO_LARGE,
-    KVC_REASON_INVALID_JSON,
-    KVC_REASON_NOT_OBJECT,
-    KVC_REASON_EMPTY_PROMPT,
-    KVC_REASON_NOT_CONFIGURED,
-    KVC_REASON_TOKENIZE_TIMEOUT,
-    KVC_REASON_TOKENIZE_ERROR,
-    KVC_REASON_TOKENIZE_BREAKER_OPEN,
-    KVC_REASON_TOKENIZE_PENDING,
-    KVC_REASON_TOKENIZE_OFF,
-    KVC_REASON_LOOKUP_TIMEOUT,
-    KVC_REASON_LOOKUP_ERROR,
-    KVC_REASON_LOOKUP_BREAKER_OPEN,
-    KVC_REASON_LOOKUP_EMPTY,
-    KVC_REASON_UNKNOWN_INSTANCE,
-    KVC_REASON_MEMBER_UNUSABLE,
-    KVC_REASON_BELOW_MIN_MATCH,
-    KVC_REASON_NO_USABLE_MEMBER,
-    KVC_REASON_BAD_MATCHES_NOTE,
-    KVC_REASON_COUNT
-} kvc_reason;
-
-/** Cache-management actions and what became of them. */
-typedef enum {
-    KVC_ACTION_PIN,
-    KVC_ACTION_COMPRESS,
-    KVC_ACTION_CLEAR,
-    KVC_ACTION_COUNT
-} kvc_action;
-typedef enum {
-    KVC_ACTION_SENT,
-    KVC_ACTION_FAILED,
-    KVC_ACTION_DROPPED,
-    KVC_ACTION_OUTCOME_COUNT
-} kvc_action_outcome;
+#include "kvc_vocab.h"
 
 /** Outcome of one upstream call, for the per-role counters. */
 typedef enum {
@@ -76,7 +29,6 @@ typedef enum {
 
 #define KVC_LATENCY_BUCKETS 12
 #define KVC_STATS_ROUTES    64
-#define KVC_ROUTE_MAX       64 /* httpd's route= limit, with the NUL */
 
 typedef struct {
     apr_uint64_t calls;
@@ -89,7 +41,7 @@ typedef struct {
 
 typedef struct {
     apr_uint32_t ready; /* set once route[] is written */
-    char route[KVC_ROUTE_MAX];
+    char route[KVC_ROUTE_SIZE];
     apr_uint64_t routed;
 } kvc_route_stats;
 
@@ -118,19 +70,13 @@ typedef struct {
     apr_uint64_t hot_keys;
 } kvc_stats_gauges;
 
-const char *kvc_reason_name(kvc_reason reason);
-/** The reason of that name, or KVC_REASON_COUNT. */
-kvc_reason kvc_reason_from_name(const char *name);
-const char *kvc_role_name(kvc_role role);
-const char *kvc_action_name(kvc_action action);
-
 /** Counts one upstream call (lock-free). */
 void kvc_stats_call(kvc_stats *st, kvc_role role, kvc_call_outcome outcome,
                     apr_interval_time_t elapsed);
 
 /**
  * Counts one finished request (lock-free).
- * @param reason  KVC_REASON_COUNT when it was routed
+ * @param reason  KVC_REASON_NONE when it was routed
  * @param prompt_tokens  0 when the prompt was never tokenized
  * @param route  the member chosen by the score, NULL when not routed
  */
