@@ -68,6 +68,7 @@ my @bad = (
     [ 'KVCachePin auto' ],
     [ 'KVCacheCompress vllm/a LocalCPUBackend' ],
     [ 'KVCacheCompress auto LocalCPUBackend "zstd level 3"' ],
+    [ 'KVCacheCompress auto LocalCPUBackend zstd' ],
     [ 'KVCacheEvict auto LocalCPUBackend' ],
     [ 'KVCacheEvictAPI delete' ],
 );

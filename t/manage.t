@@ -16,7 +16,7 @@ use lib 't/lib';
 use KVCache::Test;
 use KVCache::Server;
 
-plan tests => 31;
+plan tests => 34;
 
 my $server = KVCache::Server->new(
     name => 'manage', port => Apache::Test::vars('aux1_port'),
@@ -48,6 +48,14 @@ KVCacheRetry 1 10ms 10ms
     ProxyPass "balancer://llm/v1/"
     KVCacheEnable On
     KVCacheTokenize async
+</Location>
+<Location "/asyncpin/v1/">
+    ProxyPass "balancer://llm/v1/"
+    KVCacheEnable On
+    KVCacheTokenize async
+    KVCachePinning On
+    KVCacheHotThreshold 2
+    KVCachePin auto LocalCPUBackend
 </Location>
 <Location "/kvcache-status">
     SetHandler kvcache-status
@@ -224,6 +232,26 @@ $res = send_to('/async/v1/chat/completions', $body);
 ok t_cmp(KVCache::Test::decision_of($res), 'routed',
          'async: the next identical request is routed');
 ok t_cmp(served_by($res), 'vllm-c', '... to the holder');
+
+# Async and pinning: as Pixiu's background job, the tokenizing job looks
+# the prompt up and counts it, so the second request of a prompt with
+# threshold 2 pins it, as Pixiu would.
+emu_reset();
+%conv = (model => 'demo-model', messages => [
+    { role => 'user', content => unique_words(300) } ]);
+emu_seed(instance => 'vllm-b', body => \%conv);
+$body = kv_json()->encode(\%conv);
+send_to('/asyncpin/v1/chat/completions', $body);
+$deadline = time + 3;
+sleep 0.05 while emu_calls('controller', '/lookup') < 1 && time < $deadline;
+ok t_cmp(emu_calls('controller', '/lookup'), 1,
+         'async: the background job looked the prompt up');
+sleep 0.2;
+ok t_cmp(scalar(calls_to('/pin')), 0, 'async: one request is not hot');
+send_to('/asyncpin/v1/chat/completions', $body);
+my @async_pins = wait_calls('/pin', 1);
+ok t_cmp(join(',', map { $_->{body}{instance_id} } @async_pins), 'vllm-b',
+         'async: the second request pins the prompt at its holder');
 
 # Graceful restarts under traffic: no failed request.
 emu_reset();

@@ -5,11 +5,20 @@
 
 /**
  * @file mod_kvcache_config.h
- * @brief mod_kvcache configuration: directives, defaults, merging and the
- *        cross-directive checks that make `apachectl -t` fail early.
+ * @brief mod_kvcache's settings: what each directive sets, its default, the
+ *        setters the directive table (mod_kvcache.c) points at, merging, and
+ *        the cross-directive checks that make `apachectl -t` fail early.
+ *
+ * Most directives are table-driven, in the manner of httpd's own
+ * ap_set_*_slot(): the table entry names the field (by offset) and its
+ * bounds in a kvc_slot, and one setter per kind of value (flag, count,
+ * number, duration, size, URL, word) parses, checks and stores it.  A bad
+ * value fails with "<directive>: invalid value '<arg>': <what is allowed>".
  */
 #ifndef MOD_KVCACHE_CONFIG_H
 #define MOD_KVCACHE_CONFIG_H
+
+#include <stddef.h>
 
 #include "httpd.h"
 #include "http_config.h"
@@ -33,30 +42,31 @@ typedef struct {
     const char *method; /* compress only */
 } kvc_action_target;
 
-/** Per-directory (server, vhost, <Location>, <Proxy>) settings. */
+/** Per-directory (server, vhost, <Location>, <Proxy>) settings; a number
+ *  below 0 or a NULL pointer is unset (the default applies). */
 typedef struct {
-    int enable;                /* -1 = unset */
+    int enable;
     const char *vllm_endpoint; /* base URL without trailing '/' */
     const char *lmcache_endpoint;
     const char *default_model;
-    apr_interval_time_t request_timeout; /* -1 = unset */
+    apr_interval_time_t request_timeout;
     apr_interval_time_t lookup_timeout;
     apr_interval_time_t tokenize_timeout;
-    int token_cache;         /* -1 = unset */
-    apr_off_t max_body_size; /* -1 = unset */
-    long min_match_tokens;   /* -1 = unset */
-    double load_weight;      /* < 0 = unset */
-    int tokenize_mode;       /* kvc_tokenize_mode, -1 = unset */
-    int pinning;             /* -1 = unset */
+    int token_cache;
+    apr_off_t max_body_size;
+    long min_match_tokens;
+    double load_weight;
+    int tokenize_mode; /* kvc_tokenize_mode */
+    int pinning;
     int compression;
     int eviction;
-    long hot_threshold;    /* -1 = unset */
-    double load_threshold; /* < 0 = unset */
+    long hot_threshold;
+    double load_threshold;
     double memory_threshold;
-    const kvc_action_target *pin; /* NULL = unset */
+    const kvc_action_target *pin;
     const kvc_action_target *compress;
     const kvc_action_target *evict;
-    int evict_api; /* kvc_evict_api, -1 = unset */
+    int evict_api; /* kvc_evict_api */
 } kvc_dir_conf;
 
 /** Per-server settings, merged from the main server into vhosts. */
@@ -66,28 +76,29 @@ typedef struct {
 } kvc_server_conf;
 
 /** Server-wide settings (global context only): the state they govern is
- *  shared by all processes and virtual hosts. */
+ *  shared by all processes and virtual hosts.  Filled with the defaults
+ *  before the configuration is read. */
 typedef struct {
-    apr_size_t token_cache_size;
+    long token_cache_size;
     apr_interval_time_t token_cache_ttl;
-    const char *token_store;    /* socache "provider[:args]" */
-    kvc_breaker_policy breaker; /* the same policy for each role */
-    unsigned retry_attempts;
+    const char *token_store; /* socache "provider[:args]" */
+    kvc_breaker_policy breaker;
+    long retry_attempts;
     apr_interval_time_t retry_base;
     apr_interval_time_t retry_max;
     const char *upstream_ca_file; /* NULL: the system's CAs */
     int upstream_verify;
     apr_interval_time_t hot_window;
-    apr_uint32_t hot_max_records;
-    apr_uint32_t hot_max_keys;
-    apr_uint32_t instance_capacity;
+    long hot_max_records;
+    long hot_max_keys;
+    long instance_capacity;
     apr_interval_time_t scrape_interval;
     apr_interval_time_t action_interval;
-    apr_uint32_t action_queue_size;
+    long action_queue_size;
     int signals_needed; /* some context compresses or evicts */
 } kvc_global_conf;
 
-/* Defaults, named once; the interface document lists the same values. */
+/* Defaults, named once; the README lists the same values. */
 #define KVC_DEFAULT_REQUEST_TIMEOUT   apr_time_from_sec(2)
 #define KVC_DEFAULT_LOOKUP_TIMEOUT    apr_time_from_msec(50)
 #define KVC_DEFAULT_TOKENIZE_TIMEOUT  apr_time_from_msec(200)
@@ -114,9 +125,65 @@ typedef struct {
 #define KVC_DEFAULT_SCRAPE_INTERVAL   apr_time_from_sec(5)
 #define KVC_DEFAULT_ACTION_INTERVAL   apr_time_from_sec(30)
 #define KVC_DEFAULT_ACTION_QUEUE_SIZE 64
-#define KVC_DEFAULT_COMPRESS_METHOD   "cachegen"
+/* The only method LMCache's engine implements; others do nothing. */
+#define KVC_COMPRESS_METHOD "cachegen"
 
-extern const command_rec kvc_config_cmds[];
+/** What a table-driven directive sets: a field of kvc_dir_conf (or, when
+ *  global, of kvc_global_conf), the bounds of its value and, for a word,
+ *  the words allowed (the index is the stored value). */
+typedef struct {
+    apr_size_t offset;
+    int global;
+    double min; /* durations in microseconds */
+    double max; /* 0: no upper bound for durations */
+    const char *const *words;
+} kvc_slot;
+
+#define KVC_DIR_SLOT(field, min, max)                                          \
+    ((void *)&(const kvc_slot){ offsetof(kvc_dir_conf, field), 0, (min),       \
+                                (max), NULL })
+#define KVC_GLOBAL_SLOT(field, min, max)                                       \
+    ((void *)&(const kvc_slot){ offsetof(kvc_global_conf, field), 1, (min),    \
+                                (max), NULL })
+#define KVC_DIR_WORDS(field, words)                                            \
+    ((void *)&(const kvc_slot){ offsetof(kvc_dir_conf, field), 0, 0, 0,        \
+                                (words) })
+
+/* Directive contexts: "dir" = server, vhost, <Location>, <Proxy>;
+ * global slots are refused anywhere but the main server. */
+#define KVC_DIR_CONTEXT (RSRC_CONF | ACCESS_CONF)
+
+/* The setters, one per kind of value (cmd->info is a kvc_slot). */
+const char *kvc_set_flag_slot(cmd_parms *cmd, void *mconfig, int on);
+const char *kvc_set_count_slot(cmd_parms *cmd, void *mconfig, const char *arg);
+const char *kvc_set_number_slot(cmd_parms *cmd, void *mconfig, const char *arg);
+const char *kvc_set_duration_slot(cmd_parms *cmd, void *mconfig,
+                                  const char *arg);
+const char *kvc_set_size_slot(cmd_parms *cmd, void *mconfig, const char *arg);
+const char *kvc_set_url_slot(cmd_parms *cmd, void *mconfig, const char *arg);
+const char *kvc_set_string_slot(cmd_parms *cmd, void *mconfig, const char *arg);
+const char *kvc_set_word_slot(cmd_parms *cmd, void *mconfig, const char *arg);
+
+/* The directives that do more than store one value. */
+const char *kvc_set_enable(cmd_parms *cmd, void *mconfig, int on);
+/** A flag slot whose On also starts the metrics scraper. */
+const char *kvc_set_signals_flag(cmd_parms *cmd, void *mconfig, int on);
+const char *kvc_set_fallback(cmd_parms *cmd, void *unused, const char *arg);
+const char *kvc_set_breaker(cmd_parms *cmd, void *unused, const char *failures,
+                            const char *recovery, const char *probes);
+const char *kvc_set_retry(cmd_parms *cmd, void *unused, const char *attempts,
+                          const char *base, const char *max);
+const char *kvc_set_ca_file(cmd_parms *cmd, void *unused, const char *arg);
+/** KVCachePin, KVCacheEvict (cmd->info: "pin", "evict"). */
+const char *kvc_set_target(cmd_parms *cmd, void *mconfig, const char *instance,
+                           const char *location);
+const char *kvc_set_compress_target(cmd_parms *cmd, void *mconfig,
+                                    const char *instance, const char *location,
+                                    const char *method);
+
+/** The words of KVCacheTokenize and KVCacheEvictAPI. */
+extern const char *const kvc_tokenize_mode_words[];
+extern const char *const kvc_evict_api_words[];
 
 void *kvc_config_create_dir(apr_pool_t *p, char *dir);
 void *kvc_config_merge_dir(apr_pool_t *p, void *basev, void *addv);
@@ -133,18 +200,21 @@ const kvc_global_conf *kvc_config_global(void);
 /* Effective values: the configured one or its default. */
 int kvc_conf_enabled(const kvc_dir_conf *c);
 int kvc_conf_token_cache(const kvc_dir_conf *c);
+apr_interval_time_t kvc_conf_request_timeout(const kvc_dir_conf *c);
 apr_interval_time_t kvc_conf_lookup_budget(const kvc_dir_conf *c);
 apr_interval_time_t kvc_conf_tokenize_budget(const kvc_dir_conf *c);
 apr_off_t kvc_conf_max_body_size(const kvc_dir_conf *c);
 long kvc_conf_min_match_tokens(const kvc_dir_conf *c);
 double kvc_conf_load_weight(const kvc_dir_conf *c);
 kvc_tokenize_mode kvc_conf_tokenize_mode(const kvc_dir_conf *c);
-apr_interval_time_t kvc_conf_request_timeout(const kvc_dir_conf *c);
 apr_uint32_t kvc_conf_hot_threshold(const kvc_dir_conf *c);
 double kvc_conf_load_threshold(const kvc_dir_conf *c);
 double kvc_conf_memory_threshold(const kvc_dir_conf *c);
+/** Whether any cache action (pin, compress, clear) is on. */
+int kvc_conf_manages(const kvc_dir_conf *c);
 
-/** Registers the check_config hook (cross-directive validation). */
+/** Registers the defaults (pre_config) and the cross-directive checks
+ *  (check_config). */
 void kvc_config_register_hooks(apr_pool_t *p);
 
 #endif /* MOD_KVCACHE_CONFIG_H */

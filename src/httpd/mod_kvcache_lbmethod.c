@@ -8,11 +8,11 @@
 #include "http_log.h"
 #include "mod_proxy.h"
 
-#include "mod_kvcache_config.h"
-#include "mod_kvcache_lbmethod.h"
-#include "mod_kvcache_route.h"
 #include "kvc_score.h"
 #include "kvc_wire.h"
+#include "mod_kvcache_config.h"
+#include "mod_kvcache_lbmethod.h"
+#include "mod_kvcache_request.h"
 
 APLOG_USE_MODULE(kvcache);
 
@@ -24,9 +24,10 @@ static APR_OPTIONAL_FN_TYPE(
  * most of its prompt in KV cache, unless that member is markedly busier
  * than the others.
  *
- * Its input is the request note "kvcache-matches", set during fixups from
- * the LMCache controller's /lookup answer: for each instance id, how many
- * leading tokens of this prompt it holds.  A member is matched by its
+ * Its input is the request's matches, found during fixups from the LMCache
+ * controller's /lookup answer (or, from another module, the request note
+ * "kvcache-matches"): for each instance id, how many leading tokens of this
+ * prompt it holds.  A member is matched by its
  * route= (which must equal the LMCache instance id); members the controller
  * did not name hold 0 tokens.  Among usable members it picks the highest
  *
@@ -163,30 +164,28 @@ static int is_best_kvcache(proxy_worker *current, proxy_worker *prev_best,
     return 1;
 }
 
-/* KVCACHE_ROUTE and KVCACHE_MATCHED_TOKENS describe the member finally
- * chosen, whoever chose it; requests the module never looked at (no
- * decision) are left alone. */
-static proxy_worker *chosen(request_rec *r, proxy_worker *worker, long matched)
+/* Remembers the member finally chosen, whoever chose it, and publishes
+ * the choice.  The route is copied: the balancer-manager may change the
+ * shared one at any time. */
+static proxy_worker *chosen(request_rec *r, kvc_request *req,
+                            proxy_worker *worker, long matched)
 {
-    if (!apr_table_get(r->subprocess_env, KVC_ENV_DECISION)) {
+    if (!req) {
         return worker;
     }
-    if (worker && worker->s->route[0]) {
-        apr_table_set(r->subprocess_env, KVC_ENV_ROUTE, worker->s->route);
-    }
-    else {
-        apr_table_unset(r->subprocess_env, KVC_ENV_ROUTE);
-    }
-    apr_table_setn(r->subprocess_env, KVC_ENV_MATCHED,
-                   apr_ltoa(r->pool, worker ? matched : 0));
+    req->chosen = worker != NULL;
+    req->chosen_route = worker && worker->s->route[0]
+                            ? apr_pstrdup(r->pool, worker->s->route)
+                            : NULL;
+    req->chosen_matched = worker ? matched : 0;
+    kvc_request_publish_choice(r, req);
     return worker;
 }
 
 /* Leaves the choice to KVCacheFallbackLBMethod.  KVC_REASON_NONE: no new
- * reason (the request carried no matches; the fixups' decision stands). */
+ * reason (the request carried no matches; the fixups' reason stands). */
 static proxy_worker *delegate(proxy_balancer *balancer, request_rec *r,
-                              const apr_array_header_t *matches,
-                              kvc_reason reason)
+                              kvc_request *req, kvc_reason reason)
 {
     const proxy_balancer_method *fallback =
         kvc_config_server(r->server)->fallback;
@@ -197,48 +196,68 @@ static proxy_worker *delegate(proxy_balancer *balancer, request_rec *r,
                       "[kvcache] %s: no preferred member (%s), %s chose %s",
                       balancer->s->name, kvc_reason_name(reason),
                       fallback->name, worker ? worker->s->name : "none");
-        kvc_route_fallback(r, reason);
+        kvc_request_fail(req, reason);
     }
-    return chosen(r, worker,
-                  matches && worker ? matched_tokens(matches, worker) : 0);
+    return chosen(r, req, worker,
+                  req && req->matches && worker
+                      ? matched_tokens(req->matches, worker)
+                      : 0);
+}
+
+/* The matches of this request: the fixups' own, or else those another
+ * module put in the kvcache-matches note (parsed here, and validated:
+ * it is input like any other).  Returns the reason they are unusable. */
+static kvc_reason request_matches(request_rec *r, kvc_request **reqp)
+{
+    const char *note;
+    apr_array_header_t *parsed;
+
+    if (*reqp && (*reqp)->matches) {
+        return KVC_REASON_NONE;
+    }
+    note = apr_table_get(r->notes, KVC_NOTE_MATCHES);
+    if (!note) {
+        return KVC_REASON_NONE;
+    }
+    if (!*reqp) {
+        *reqp = kvc_request_open(r);
+    }
+    if (kvc_matches_parse(note, r->pool, &parsed) != 0) {
+        return KVC_REASON_BAD_MATCHES_NOTE;
+    }
+    (*reqp)->matches = parsed;
+    (*reqp)->best = kvc_matches_best(parsed);
+    return KVC_REASON_NONE;
 }
 
 static proxy_worker *find_best_kvcache(proxy_balancer *balancer, request_rec *r)
 {
-    const char *note = apr_table_get(r->notes, KVC_NOTE_MATCHES);
-    const char *prompt_tokens;
     const kvc_dir_conf *conf = kvc_config_dir(r);
-    apr_array_header_t *matches;
+    kvc_request *req = kvc_request_get(r);
     kvc_reason reason;
     proxy_worker *worker;
     kvc_pick pick;
 
-    if (!note) {
-        return delegate(balancer, r, NULL, KVC_REASON_NONE);
-    }
-    if (kvc_matches_parse(note, r->pool, &matches) != 0) {
-        return delegate(balancer, r, NULL, KVC_REASON_BAD_MATCHES_NOTE);
+    if ((reason = request_matches(r, &req)) != KVC_REASON_NONE || !req
+        || !req->matches) {
+        return delegate(balancer, r, req, reason);
     }
     memset(&pick, 0, sizeof(pick));
-    pick.matches = matches;
+    pick.matches = req->matches;
     pick.weight = kvc_conf_load_weight(conf);
-    prompt_tokens = apr_table_get(r->subprocess_env, KVC_ENV_PROMPT_TOKENS);
-    pick.prompt_tokens = prompt_tokens ? atol(prompt_tokens) : 0;
-    if (pick.prompt_tokens <= 0) {
-        /* Set by another module without a prompt size: the largest match
-         * is the best available scale for the hit ratio. */
-        const kvc_match *best = kvc_matches_best(matches);
-        pick.prompt_tokens = best ? best->matched : 1;
-    }
+    /* Matches from another module come without a prompt size: the largest
+     * match is then the best available scale for the hit ratio. */
+    pick.prompt_tokens = req->prompt_tokens ? (long)req->prompt_tokens
+                         : req->best        ? req->best->matched
+                                            : 1;
     reason = survey(balancer, &pick, kvc_conf_min_match_tokens(conf));
-    apr_table_setn(r->notes, KVC_NOTE_BEST_MATCHED,
-                   apr_ltoa(r->pool, pick.best_available));
+    req->best_available = pick.best_available;
     if (reason != KVC_REASON_NONE) {
-        return delegate(balancer, r, matches, reason);
+        return delegate(balancer, r, req, reason);
     }
     worker = get_best_worker_fn(balancer, r, is_best_kvcache, &pick);
     if (!worker) {
-        return delegate(balancer, r, matches, KVC_REASON_NO_USABLE_MEMBER);
+        return delegate(balancer, r, req, KVC_REASON_NO_USABLE_MEMBER);
     }
     ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
                   "[kvcache] %s: routed to %s (route %s, matched %ld of %ld "
@@ -247,8 +266,9 @@ static proxy_worker *find_best_kvcache(proxy_balancer *balancer, request_rec *r)
                   balancer->s->name, worker->s->name, worker->s->route,
                   pick.best_matched, pick.prompt_tokens, worker->s->busy,
                   pick.mean_busy, pick.best_score);
-    apr_table_setn(r->subprocess_env, KVC_ENV_DECISION, "routed");
-    return chosen(r, worker, pick.best_matched);
+    req->reason = KVC_REASON_NONE;
+    req->routed = 1;
+    return chosen(r, req, worker, pick.best_matched);
 }
 
 /* Both run with the balancer's lock held; the fallback keeps its own

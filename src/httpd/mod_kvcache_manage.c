@@ -3,49 +3,123 @@
  * a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
  */
 
+#include <stdlib.h>
+
 #include "httpd.h"
+#include "http_config.h"
 #include "http_log.h"
 #include "apr_strings.h"
 
-#include "mod_kvcache_actions.h"
 #include "kvc_extract.h"
+#include "kvc_hotset.h"
+#include "kvc_signals.h"
+#include "kvc_stats.h"
+#include "kvc_wire.h"
+#include "mod_kvcache_background.h"
 #include "mod_kvcache_manage.h"
+#include "mod_kvcache_request.h"
 #include "mod_kvcache_shm.h"
+#include "mod_kvcache_upstream.h"
 
 APLOG_USE_MODULE(kvcache);
 
 /* Signals older than this many scrape intervals are not trusted. */
 #define KVC_SIGNALS_MAX_AGE_INTERVALS 3
+#define KVC_ACTION_MAX_RESPONSE       (64 * 1024)
+
+/* One management call, in a single allocation (the queue frees it). */
+typedef struct {
+    kvc_action action;
+    apr_interval_time_t budget;
+    apr_size_t len;
+    char *url; /* both point into text[] */
+    char *body;
+    char text[1];
+} kvc_action_job;
+
+static void count_action(kvc_action action, kvc_action_outcome outcome)
+{
+    kvc_stats *st = kvc_shm_stats();
+
+    if (st) {
+        kvc_stats_action(st, action, outcome);
+    }
+}
+
+static int accept_any(const kvc_http_response *resp, void *baton)
+{
+    return 0;
+}
+
+static void run_action(server_rec *s, void *data, apr_pool_t *p)
+{
+    kvc_action_job *job = data;
+    kvc_upstream_outcome out;
+
+    switch (kvc_upstream_call(s, KVC_ROLE_MANAGE, job->url, job->body, job->len,
+                              job->budget, KVC_ACTION_MAX_RESPONSE, accept_any,
+                              NULL, p, &out)) {
+    case KVC_UPSTREAM_OK: count_action(job->action, KVC_ACTION_SENT); break;
+    case KVC_UPSTREAM_BREAKER_OPEN:
+        count_action(job->action, KVC_ACTION_DROPPED);
+        break;
+    default:
+        count_action(job->action, KVC_ACTION_FAILED);
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
+                     "[kvcache] %s failed after %d attempt(s): status %ld%s%s",
+                     kvc_action_name(job->action), out.attempts,
+                     out.http.status, out.http.error ? ", " : "",
+                     out.http.error ? out.http.error : "");
+        break;
+    }
+}
+
+static void submit(server_rec *s, const request_rec *r,
+                   const kvc_dir_conf *conf, kvc_action action,
+                   const char *path, const char *body, apr_size_t len,
+                   const char *instance)
+{
+    apr_size_t url_len = strlen(conf->lmcache_endpoint) + strlen(path) + 1;
+    kvc_action_job *job = malloc(sizeof(*job) + url_len + len + 1);
+
+    if (job) {
+        job->action = action;
+        job->budget = kvc_conf_request_timeout(conf);
+        job->len = len;
+        job->url = job->text;
+        job->body = job->text + url_len;
+        apr_snprintf(job->url, url_len, "%s%s", conf->lmcache_endpoint, path);
+        memcpy(job->body, body, len);
+        job->body[len] = '\0';
+    }
+    if (!job || kvc_background_submit(run_action, job) != 0) {
+        count_action(action, KVC_ACTION_DROPPED);
+        KVC_LOG(APLOG_DEBUG, s, r, "[kvcache] %s dropped: action queue full",
+                kvc_action_name(action));
+        return;
+    }
+    KVC_LOG(APLOG_DEBUG, s, r, "[kvcache] queued %s for instance %s",
+            kvc_action_name(action), instance);
+}
 
 /* {"instance_id":...,<extra>"tokens":[...]}: the lookup request's token
  * array with fields in front.  Every value was validated at configuration
  * time or by the lookup parser, so no escaping is needed. */
-static const char *action_body(request_rec *r, const char *fields,
+static const char *action_body(apr_pool_t *p, const char *fields,
                                const kvc_tokens *tokens, apr_size_t *len)
 {
     apr_size_t tokens_len;
-    const char *lookup = kvc_wire_lookup_request(tokens, r->pool, &tokens_len);
-    char *body = apr_pstrcat(r->pool, "{", fields, ",", lookup + 1, NULL);
+    const char *lookup = kvc_wire_lookup_request(tokens, p, &tokens_len);
+    char *body = apr_pstrcat(p, "{", fields, ",", lookup + 1, NULL);
 
     *len = strlen(body);
     return body;
 }
 
-static void submit(request_rec *r, const kvc_dir_conf *conf, kvc_action action,
-                   const char *path, const char *body, apr_size_t len,
-                   const char *instance)
-{
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                  "[kvcache] queueing %s for instance %s",
-                  kvc_action_name(action), instance);
-    kvc_actions_submit(r->server, action,
-                       apr_pstrcat(r->pool, conf->lmcache_endpoint, path, NULL),
-                       body, len, kvc_conf_request_timeout(conf));
-}
-
-static void pin_if_hot(request_rec *r, const kvc_dir_conf *conf,
-                       const unsigned char key[32], const kvc_tokens *tokens,
-                       const kvc_match *best)
+static void pin_if_hot(server_rec *s, const request_rec *r,
+                       const kvc_dir_conf *conf, const unsigned char *key,
+                       const kvc_tokens *tokens, const kvc_match *best,
+                       apr_pool_t *p)
 {
     const kvc_global_conf *g = kvc_config_global();
     const char *instance = conf->pin->instance ? conf->pin->instance
@@ -62,24 +136,24 @@ static void pin_if_hot(request_rec *r, const kvc_dir_conf *conf,
         return;
     }
     policy.window = g->hot_window;
-    policy.max_records = g->hot_max_records;
+    policy.max_records = (apr_uint32_t)g->hot_max_records;
     /* Without a target the key is only counted: its pin is not spent. */
     policy.threshold = instance ? kvc_conf_hot_threshold(conf) : 0;
     count = kvc_hotset_hit(hs, key, apr_time_now(), &policy, &due);
     kvc_shm_unlock();
-    ap_log_rerror(APLOG_MARK, APLOG_TRACE2, 0, r,
-                  "[kvcache] prompt %s seen %u time(s) in the hot window",
-                  kvc_key_hex(key, 16, r->pool), count);
+    KVC_LOG(APLOG_TRACE2, s, r,
+            "[kvcache] prompt %s seen %u time(s) in the hot window",
+            kvc_key_hex(key, KVC_KEY_LOG_CHARS, p), count);
     if (!due) {
         return;
     }
-    body = action_body(r,
-                       apr_psprintf(r->pool,
+    body = action_body(p,
+                       apr_psprintf(p,
                                     "\"instance_id\":\"%s\","
                                     "\"location\":\"%s\"",
                                     instance, conf->pin->location),
                        tokens, &len);
-    submit(r, conf, KVC_ACTION_PIN, "/pin", body, len, instance);
+    submit(s, r, conf, KVC_ACTION_PIN, "/pin", body, len, instance);
 }
 
 /* Looks up the instance's signals and takes the rate-limit turn of the
@@ -100,7 +174,8 @@ static int due(const char *instance, int compress, double threshold)
         && kvc_signals_fresh(
             e, now, KVC_SIGNALS_MAX_AGE_INTERVALS * g->scrape_interval)) {
         double measure =
-            compress ? kvc_signals_load(e, g->instance_capacity) : e->kv_usage;
+            compress ? kvc_signals_load(e, (apr_uint32_t)g->instance_capacity)
+                     : e->kv_usage;
 
         if (measure >= threshold) {
             turn = kvc_signals_take_turn(compress ? &e->last_compress
@@ -112,8 +187,10 @@ static int due(const char *instance, int compress, double threshold)
     return turn;
 }
 
-static void compress_if_loaded(request_rec *r, const kvc_dir_conf *conf,
-                               const kvc_tokens *tokens, const kvc_match *best)
+static void compress_if_loaded(server_rec *s, const request_rec *r,
+                               const kvc_dir_conf *conf,
+                               const kvc_tokens *tokens, const kvc_match *best,
+                               apr_pool_t *p)
 {
     const kvc_action_target *t = conf->compress;
     const char *instance = t->instance ? t->instance
@@ -125,19 +202,20 @@ static void compress_if_loaded(request_rec *r, const kvc_dir_conf *conf,
     if (!instance || !due(instance, 1, kvc_conf_load_threshold(conf))) {
         return;
     }
-    body = action_body(r,
-                       apr_psprintf(r->pool,
+    body = action_body(p,
+                       apr_psprintf(p,
                                     "\"instance_id\":\"%s\","
                                     "\"method\":\"%s\",\"location\":\"%s\"",
                                     instance, t->method, t->location),
                        tokens, &len);
-    submit(r, conf, KVC_ACTION_COMPRESS, "/compress", body, len, instance);
+    submit(s, r, conf, KVC_ACTION_COMPRESS, "/compress", body, len, instance);
 }
 
 /* LMCache's eviction is /clear of a whole location; Pixiu's /evict exists
  * only on controllers that add it (KVCacheEvictAPI evict). */
-static void clear_if_full(request_rec *r, const kvc_dir_conf *conf,
-                          const kvc_tokens *tokens)
+static void clear_if_full(server_rec *s, const request_rec *r,
+                          const kvc_dir_conf *conf, const kvc_tokens *tokens,
+                          apr_pool_t *p)
 {
     const kvc_action_target *t = conf->evict;
     const char *body;
@@ -148,32 +226,29 @@ static void clear_if_full(request_rec *r, const kvc_dir_conf *conf,
     }
     if (conf->evict_api == KVC_EVICT_API_EVICT) {
         body = action_body(
-            r, apr_psprintf(r->pool, "\"instance_id\":\"%s\"", t->instance),
-            tokens, &len);
-        submit(r, conf, KVC_ACTION_CLEAR, "/evict", body, len, t->instance);
+            p, apr_psprintf(p, "\"instance_id\":\"%s\"", t->instance), tokens,
+            &len);
+        submit(s, r, conf, KVC_ACTION_CLEAR, "/evict", body, len, t->instance);
         return;
     }
-    body = apr_psprintf(r->pool,
-                        "{\"instance_id\":\"%s\",\"location\":"
-                        "\"%s\"}",
+    body = apr_psprintf(p, "{\"instance_id\":\"%s\",\"location\":\"%s\"}",
                         t->instance, t->location);
-    submit(r, conf, KVC_ACTION_CLEAR, "/clear", body, strlen(body),
+    submit(s, r, conf, KVC_ACTION_CLEAR, "/clear", body, strlen(body),
            t->instance);
 }
 
-void kvc_manage_request(request_rec *r, const kvc_dir_conf *conf,
-                        const unsigned char key[32], const kvc_tokens *tokens,
-                        const kvc_match *best)
+void kvc_manage_prompt(server_rec *s, const request_rec *r,
+                       const kvc_dir_conf *conf, const unsigned char *key,
+                       const kvc_tokens *tokens, const kvc_match *best,
+                       apr_pool_t *p)
 {
-    /* The targets are checked together with the switches at startup;
-     * only odd <Location> nesting can leave one unset here. */
     if (conf->pinning == 1 && conf->pin) {
-        pin_if_hot(r, conf, key, tokens, best);
+        pin_if_hot(s, r, conf, key, tokens, best, p);
     }
     if (conf->compression == 1 && conf->compress) {
-        compress_if_loaded(r, conf, tokens, best);
+        compress_if_loaded(s, r, conf, tokens, best, p);
     }
     if (conf->eviction == 1 && conf->evict) {
-        clear_if_full(r, conf, tokens);
+        clear_if_full(s, r, conf, tokens, p);
     }
 }

@@ -10,9 +10,10 @@
 #include "mod_proxy.h"
 #include "mod_watchdog.h"
 
-#include "mod_kvcache_config.h"
 #include "kvc_http.h"
 #include "kvc_promtext.h"
+#include "kvc_signals.h"
+#include "mod_kvcache_config.h"
 #include "mod_kvcache_scrape.h"
 #include "mod_kvcache_shm.h"
 
@@ -52,9 +53,10 @@ static void scrape_member(const proxy_worker *w, apr_pool_t *p)
     if (kvc_http_get(client, url, budget, KVC_METRICS_MAX_SIZE, p, &resp)
         != KVC_HTTP_OK) {
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, main_server,
-                     "[kvcache] scrape %s (%s): %s", url, w->s->route,
-                     resp.error ? resp.error
-                                : kvc_http_result_name(resp.result));
+                     "[kvcache] scrape %s (%s): %s, HTTP status %ld%s%s", url,
+                     w->s->route, kvc_http_result_name(resp.result),
+                     resp.status, resp.error ? ", " : "",
+                     resp.error ? resp.error : "");
         return;
     }
     kvc_promtext_values(resp.body, resp.len, metric_names, M_COUNT, values,

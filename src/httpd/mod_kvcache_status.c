@@ -11,55 +11,39 @@
 #include "apr_strings.h"
 #include "mod_status.h"
 
-#include "mod_kvcache_route.h"
-#include "mod_kvcache_shm.h"
+#include "kvc_extract.h"
+#include "kvc_hotset.h"
 #include "kvc_stats.h"
+#include "mod_kvcache_request.h"
+#include "mod_kvcache_shm.h"
 #include "mod_kvcache_status.h"
 #include "mod_kvcache_tokstore.h"
-#include "kvc_wire.h"
 
 APLOG_USE_MODULE(kvcache);
 
-/* Counts and logs the request once it is over: by then KVCACHE_DECISION
- * holds the final word (the lbmethod may have overruled the fixups, or a
+/* Counts and logs the request once it is over: by then its context holds
+ * the final word (the lbmethod may have overruled the fixups, or a
  * failover may have re-chosen).  One debug line per decision, with the
  * prompt's hash, never its text. */
 static int kvc_status_log(request_rec *r)
 {
-    const char *decision = apr_table_get(r->subprocess_env, KVC_ENV_DECISION);
-    const char *prompt, *matched, *route, *best, *hash;
+    const kvc_request *req = kvc_request_get(r);
+    const char *decision = req ? kvc_request_decision(req, r->pool) : NULL;
     kvc_stats *st = kvc_shm_stats();
-    kvc_reason reason;
-    long best_matched;
 
     if (!decision || !st) {
         return DECLINED;
     }
-    reason = KVC_REASON_NONE;
-    if (!strncmp(decision, "fallback:", 9)) {
-        for (reason = KVC_REASON_COUNT - 1; reason > KVC_REASON_NONE;
-             reason--) {
-            if (!strcmp(kvc_reason_name(reason), decision + 9)) {
-                break;
-            }
-        }
-    }
-    if (reason == KVC_REASON_NONE && strcmp(decision, "routed")) {
-        return DECLINED; /* someone else's value */
-    }
-    best = apr_table_get(r->notes, KVC_NOTE_BEST_MATCHED);
-    best_matched = best ? atol(best) : 0;
-    prompt = apr_table_get(r->subprocess_env, KVC_ENV_PROMPT_TOKENS);
-    matched = apr_table_get(r->subprocess_env, KVC_ENV_MATCHED);
-    route = apr_table_get(r->subprocess_env, KVC_ENV_ROUTE);
-    hash = apr_table_get(r->notes, KVC_NOTE_PROMPT_HASH);
-    kvc_stats_request(st, reason, prompt ? atol(prompt) : 0,
-                      matched ? atol(matched) : 0, best_matched, route);
+    kvc_stats_request(st, req->reason, (long)req->prompt_tokens,
+                      req->chosen_matched, req->best_available,
+                      req->routed ? req->chosen_route : NULL);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                  "[kvcache] prompt %s: %s, member %s, matched %s of %s "
-                  "tokens (best available %ld)",
-                  hash ? hash : "-", decision, route ? route : "-",
-                  matched ? matched : "0", prompt ? prompt : "0", best_matched);
+                  "[kvcache] prompt %s: %s, member %s, matched %ld of "
+                  "%" APR_SIZE_T_FMT " tokens (best available %ld)",
+                  req->key ? kvc_key_hex(req->key, KVC_KEY_LOG_CHARS, r->pool)
+                           : "-",
+                  decision, req->chosen_route ? req->chosen_route : "-",
+                  req->chosen_matched, req->prompt_tokens, req->best_available);
     return DECLINED;
 }
 

@@ -9,12 +9,15 @@
 #include "http_log.h"
 #include "ap_provider.h"
 #include "ap_socache.h"
+#include "apr_global_mutex.h"
 #include "apr_strings.h"
+#include "util_mutex.h"
 
-#include "mod_kvcache_config.h"
 #include "kvc_lru.h"
-#include "mod_kvcache_shm.h"
+#include "kvc_stats.h"
 #include "kvc_tokpack.h"
+#include "mod_kvcache_config.h"
+#include "mod_kvcache_shm.h"
 #include "mod_kvcache_tokstore.h"
 
 APLOG_USE_MODULE(kvcache);
@@ -31,17 +34,23 @@ APLOG_USE_MODULE(kvcache);
 
 static const ap_socache_provider_t *provider;
 static ap_socache_instance_t *instance;
-/* Whether the provider needs our global lock (shmcb does). */
-static int needs_lock;
+/* Set for a provider that is not safe across processes (shmcb): its
+ * calls are serialised by this mutex.  Such a store is also private to
+ * this server: what the index does not know, it does not hold. */
+static apr_global_mutex_t *provider_mutex;
+static int provider_unsafe;
 
 static apr_status_t forget_store(void *unused)
 {
     provider = NULL;
     instance = NULL;
+    provider_mutex = NULL;
     return APR_SUCCESS;
 }
 
-const char *kvc_tokstore_configure(const char *spec, apr_pool_t *pconf,
+/* Validates KVCacheTokenCacheStore's "provider[:args]" and creates the
+ * provider instance, once the configuration is complete. */
+static const char *configure_store(const char *spec, apr_pool_t *pconf,
                                    apr_pool_t *ptemp)
 {
     const char *sep = strchr(spec, ':');
@@ -69,9 +78,38 @@ const char *kvc_tokstore_configure(const char *spec, apr_pool_t *pconf,
         return apr_psprintf(ptemp, "KVCacheTokenCacheStore '%s': %s", spec,
                             err);
     }
-    needs_lock = (provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE) != 0;
+    provider_unsafe = (provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE) != 0;
     apr_pool_cleanup_register(pconf, NULL, forget_store, apr_pool_cleanup_null);
     return NULL;
+}
+
+static int kvc_tokstore_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                   apr_pool_t *ptemp)
+{
+    apr_status_t rv = ap_mutex_register(pconf, KVC_TOKSTORE_MUTEX_TYPE, NULL,
+                                        APR_LOCK_DEFAULT, 0);
+
+    if (rv != APR_SUCCESS) {
+        ap_log_perror(APLOG_MARK, APLOG_CRIT, rv, plog,
+                      "[kvcache] cannot register the %s mutex",
+                      KVC_TOKSTORE_MUTEX_TYPE);
+        return 500; /* not an HTTP status: just "fail startup" */
+    }
+    return OK;
+}
+
+/* In check_config, so that `apachectl -t` names a bad store. */
+static int kvc_tokstore_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                     apr_pool_t *ptemp, server_rec *s)
+{
+    const char *err =
+        configure_store(kvc_config_global()->token_store, pconf, ptemp);
+
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "[kvcache] %s", err);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
 }
 
 static apr_status_t destroy_store(void *data)
@@ -85,12 +123,19 @@ static apr_status_t destroy_store(void *data)
 static int kvc_tokstore_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                                     apr_pool_t *ptemp, server_rec *s)
 {
-    struct ap_socache_hints hints = { 32, KVC_AVG_ENTRY_SIZE, 0 };
+    struct ap_socache_hints hints = { KVC_KEY_LEN, KVC_AVG_ENTRY_SIZE, 0 };
     apr_status_t rv;
 
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG
         || !provider) {
         return OK;
+    }
+    if (provider_unsafe) {
+        rv = ap_global_mutex_create(&provider_mutex, NULL,
+                                    KVC_TOKSTORE_MUTEX_TYPE, NULL, s, pconf, 0);
+        if (rv != APR_SUCCESS) {
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
     hints.expiry_interval = kvc_config_global()->token_cache_ttl;
     rv = provider->init(instance, "kvcache-tokens", &hints, s, pconf);
@@ -105,9 +150,26 @@ static int kvc_tokstore_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     return OK;
 }
 
-/* Both take the global lock for the shared index; for a provider that is
- * not multi-process safe the lock also covers the provider call.  A
- * failure to lock is a miss, never an error. */
+static void kvc_tokstore_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    apr_status_t rv;
+
+    if (!provider_mutex) {
+        return;
+    }
+    rv = apr_global_mutex_child_init(
+        &provider_mutex, apr_global_mutex_lockfile(provider_mutex), pchild);
+    if (rv != APR_SUCCESS) {
+        /* Never exit here (a child that dies in child_init is respawned at
+         * once): without the lock the token cache is simply not used. */
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                     "[kvcache] cannot attach the %s mutex; the token cache "
+                     "is disabled in this process",
+                     KVC_TOKSTORE_MUTEX_TYPE);
+        instance = NULL;
+    }
+}
+
 static int counted(int hit)
 {
     kvc_stats *st = kvc_shm_stats();
@@ -118,7 +180,35 @@ static int counted(int hit)
     return hit;
 }
 
-int kvc_tokstore_get(server_rec *s, const unsigned char key[32], apr_pool_t *p,
+/* The provider calls, under its own mutex where it needs one. */
+static apr_status_t provider_lock(void)
+{
+    return provider_mutex ? apr_global_mutex_lock(provider_mutex) : APR_SUCCESS;
+}
+
+static void provider_unlock(void)
+{
+    if (provider_mutex) {
+        apr_global_mutex_unlock(provider_mutex);
+    }
+}
+
+static apr_status_t retrieve(server_rec *s, const unsigned char *key,
+                             unsigned char *buf, unsigned int *len,
+                             apr_pool_t *p)
+{
+    apr_status_t rv = provider_lock();
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    rv = provider->retrieve(instance, s, key, KVC_KEY_LEN, buf, len, p);
+    provider_unlock();
+    return rv;
+}
+
+/* A failure to lock is a miss, never an error. */
+int kvc_tokstore_get(server_rec *s, const unsigned char *key, apr_pool_t *p,
                      kvc_tokens *tokens)
 {
     kvc_lru *index = kvc_shm_token_index();
@@ -135,25 +225,19 @@ int kvc_tokstore_get(server_rec *s, const unsigned char key[32], apr_pool_t *p,
         kvc_lru_touch(index, slot);
         known_size = kvc_shm_token_sizes()[slot];
     }
-    if (!needs_lock) {
-        kvc_shm_unlock();
-    }
-    else if (slot == KVC_LRU_NONE) {
+    kvc_shm_unlock();
+    if (slot == KVC_LRU_NONE && provider_unsafe) {
         /* Only this server writes a private store, and it always removes
          * what its index forgets. */
-        kvc_shm_unlock();
         return counted(0);
     }
     len = known_size ? known_size : KVC_PROBE_BUFFER;
     buf = apr_palloc(p, len);
-    rv = provider->retrieve(instance, s, key, 32, buf, &len, p);
+    rv = retrieve(s, key, buf, &len, p);
     if (!known_size && (rv == APR_ENOMEM || rv == APR_ENOSPC)) {
         len = KVC_MAX_ENTRY;
         buf = apr_palloc(p, len);
-        rv = provider->retrieve(instance, s, key, 32, buf, &len, p);
-    }
-    if (needs_lock) {
-        kvc_shm_unlock();
+        rv = retrieve(s, key, buf, &len, p);
     }
     if (rv != APR_SUCCESS) {
         return counted(0);
@@ -161,12 +245,12 @@ int kvc_tokstore_get(server_rec *s, const unsigned char key[32], apr_pool_t *p,
     return counted(kvc_tokpack_decode(buf, len, p, tokens) == 0);
 }
 
-void kvc_tokstore_put(server_rec *s, const unsigned char key[32],
+void kvc_tokstore_put(server_rec *s, const unsigned char *key,
                       const kvc_tokens *tokens, apr_pool_t *p)
 {
     kvc_lru *index = kvc_shm_token_index();
     apr_size_t len = kvc_tokpack_size(tokens->count);
-    unsigned char *packed, evicted_key[32];
+    unsigned char *packed, evicted_key[KVC_KEY_LEN];
     apr_uint32_t slot;
     int evicted = 0;
 
@@ -182,20 +266,20 @@ void kvc_tokstore_put(server_rec *s, const unsigned char key[32],
         kvc_lru_touch(index, slot);
     }
     kvc_shm_token_sizes()[slot] = (apr_uint32_t)len;
-    if (!needs_lock) {
-        kvc_shm_unlock();
-    }
+    kvc_shm_unlock();
+
     packed = apr_palloc(p, len);
     kvc_tokpack_encode(tokens, packed);
-    if (evicted) {
-        provider->remove(instance, s, evicted_key, 32, p);
+    if (provider_lock() != APR_SUCCESS) {
+        return;
     }
-    provider->store(instance, s, key, 32,
+    if (evicted) {
+        provider->remove(instance, s, evicted_key, KVC_KEY_LEN, p);
+    }
+    provider->store(instance, s, key, KVC_KEY_LEN,
                     apr_time_now() + kvc_config_global()->token_cache_ttl,
                     packed, (unsigned int)len, p);
-    if (needs_lock) {
-        kvc_shm_unlock();
-    }
+    provider_unlock();
 }
 
 apr_uint32_t kvc_tokstore_entries(void)
@@ -207,5 +291,9 @@ apr_uint32_t kvc_tokstore_entries(void)
 
 void kvc_tokstore_register_hooks(apr_pool_t *p)
 {
+    ap_hook_pre_config(kvc_tokstore_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(kvc_tokstore_check_config, NULL, NULL,
+                         APR_HOOK_MIDDLE);
     ap_hook_post_config(kvc_tokstore_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(kvc_tokstore_child_init, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -4,11 +4,16 @@
  */
 
 #include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
 #include "http_log.h"
+#include "ap_mpm.h"
 #include "apr_general.h"
 
 #include "kvc_backoff.h"
+#include "mod_kvcache_background.h"
 #include "mod_kvcache_config.h"
+#include "mod_kvcache_shm.h"
 #include "mod_kvcache_upstream.h"
 
 APLOG_USE_MODULE(kvcache);
@@ -130,7 +135,8 @@ kvc_upstream_result kvc_upstream_call(server_rec *s, kvc_role role,
     apr_time_t deadline = apr_time_now() + budget;
     /* Tokenize is never retried: a tokenizer stalling every scheduling
      * decision behind retries is the failure peers warn about. */
-    unsigned attempts = role == KVC_ROLE_TOKENIZE ? 1 : g->retry_attempts;
+    unsigned attempts =
+        role == KVC_ROLE_TOKENIZE ? 1 : (unsigned)g->retry_attempts;
     unsigned attempt;
 
     memset(out, 0, sizeof(*out));
@@ -186,4 +192,49 @@ kvc_upstream_result kvc_upstream_call(server_rec *s, kvc_role role,
         }
         apr_sleep(delay);
     }
+}
+
+static int kvc_upstream_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                    apr_pool_t *ptemp, server_rec *s)
+{
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
+    }
+    if (kvc_http_global_init(pconf) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     "[kvcache] libcurl global initialisation failed");
+        return !OK;
+    }
+    if (!kvc_config_global()->upstream_verify) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "[kvcache] KVCacheUpstreamVerify Off: certificates and "
+                     "host names of https upstreams are not verified");
+    }
+    return OK;
+}
+
+/* Upstream clients are per process: a thread borrows a handle for one
+ * call, so a handle for every thread that calls (request threads and the
+ * background workers; the scraper has its own) never makes one wait. */
+static void kvc_upstream_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    const kvc_global_conf *g = kvc_config_global();
+    int threads = 1;
+    apr_status_t rv;
+
+    ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
+    rv = kvc_http_child_init(
+        pchild, (threads > 0 ? threads : 1) + KVC_BACKGROUND_WORKERS,
+        g->upstream_ca_file, g->upstream_verify);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
+                     "[kvcache] cannot create upstream clients; requests "
+                     "will use the fallback lbmethod");
+    }
+}
+
+void kvc_upstream_register_hooks(apr_pool_t *p)
+{
+    ap_hook_post_config(kvc_upstream_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(kvc_upstream_child_init, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -16,7 +16,7 @@
 #include "httpd.h"
 
 #include "kvc_http.h"
-#include "mod_kvcache_shm.h"
+#include "kvc_vocab.h"
 
 typedef enum {
     KVC_UPSTREAM_OK,
@@ -56,5 +56,9 @@ kvc_upstream_result kvc_upstream_call(server_rec *s, kvc_role role,
                                       apr_size_t max_response,
                                       kvc_upstream_parse_fn *parse, void *baton,
                                       apr_pool_t *p, kvc_upstream_outcome *out);
+
+/** Registers libcurl's global set-up (post_config) and the per-process
+ *  client pool (child_init). */
+void kvc_upstream_register_hooks(apr_pool_t *p);
 
 #endif /* MOD_KVCACHE_UPSTREAM_H */
