@@ -13,6 +13,8 @@
 
 #include <string.h>
 
+#include "apr_strings.h"
+
 #include "kvc_tokpack.h"
 
 #include "fuzz_common.h"
@@ -21,12 +23,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     apr_pool_t *p = fz_begin();
     kvc_tokens t, back;
-    unsigned char *enc;
+    unsigned char *enc, *copy;
     apr_size_t esize;
     size_t i;
     int rc;
 
-    rc = kvc_tokpack_decode(data, size, p, &t);
+    /* Decoding may happen in place: give it a buffer of its own. */
+    copy = apr_pmemdup(p, data, size);
+    rc = kvc_tokpack_decode(copy, size, p, &t);
     FZ_CHECK(rc == 0 || rc == -1);
     if (rc != 0) {
         FZ_CHECK(t.ids == NULL && t.count == 0);

@@ -101,6 +101,12 @@ apr_status_t kvc_http_child_init(apr_pool_t *pchild, int max_handles,
     return rv;
 }
 
+static apr_status_t free_sink(void *data)
+{
+    free(data);
+    return APR_SUCCESS;
+}
+
 static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     kvc_http_sink *sink = userdata;
@@ -186,12 +192,19 @@ static kvc_http_result exchange(CURL *curl, const char *url, const char *body,
     cc = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
     resp->elapsed = apr_time_now() - start;
-    /* A cut-off answer is of no use: not worth a copy. */
+    /* The answer is handed over, not copied (a tokenized long prompt is
+     * megabytes): the caller's pool frees it.  A cut-off one is of no
+     * use. */
     if (sink.data && !sink.too_large) {
-        resp->body = apr_pstrmemdup(p, sink.data, sink.len);
+        sink.data[sink.len] = '\0';
+        resp->body = sink.data;
         resp->len = sink.len;
+        apr_pool_cleanup_register(p, sink.data, free_sink,
+                                  apr_pool_cleanup_null);
     }
-    free(sink.data);
+    else {
+        free(sink.data);
+    }
     if (cc == CURLE_OK) {
         resp->result = (resp->status >= 200 && resp->status < 300)
                            ? KVC_HTTP_OK

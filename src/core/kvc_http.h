@@ -26,7 +26,7 @@ typedef enum {
 typedef struct {
     kvc_http_result result;
     long status;      /* HTTP status, 0 without a response */
-    const char *body; /* NUL-terminated copy in the caller's pool */
+    const char *body; /* NUL-terminated; freed with the caller's pool */
     apr_size_t len;
     const char *error; /* libcurl's message when not OK */
     apr_interval_time_t elapsed;

@@ -49,11 +49,12 @@ void kvc_tokpack_encode(const kvc_tokens *t, unsigned char *out)
     }
 }
 
-int kvc_tokpack_decode(const unsigned char *buf, apr_size_t len, apr_pool_t *p,
+int kvc_tokpack_decode(unsigned char *buf, apr_size_t len, apr_pool_t *p,
                        kvc_tokens *out)
 {
     apr_uint32_t count;
     apr_int32_t *ids = NULL;
+    const unsigned char *in;
     apr_size_t i;
 
     out->ids = NULL;
@@ -70,20 +71,25 @@ int kvc_tokpack_decode(const unsigned char *buf, apr_size_t len, apr_pool_t *p,
         || (len - KVC_TOKPACK_HEADER) / 4 != count) {
         return -1;
     }
-    buf += KVC_TOKPACK_HEADER;
-    if (count > 0) {
-        ids = apr_palloc(p, (apr_size_t)count * sizeof(*ids));
-        if (ids == NULL) {
+    in = buf + KVC_TOKPACK_HEADER;
+    if (count == 0) {
+        return 0;
+    }
+    /* Reading id i before writing slot i keeps the in-place case exact:
+     * both are the same four bytes. */
+    ids = ((apr_uintptr_t)in % sizeof(*ids) == 0)
+              ? (apr_int32_t *)(void *)(buf + KVC_TOKPACK_HEADER)
+              : apr_palloc(p, (apr_size_t)count * sizeof(*ids));
+    if (ids == NULL) {
+        return -1;
+    }
+    for (i = 0; i < count; i++, in += 4) {
+        apr_uint32_t v = kvc_tp_get32(in);
+
+        if (v > 0x7fffffffu) {
             return -1;
         }
-        for (i = 0; i < count; i++, buf += 4) {
-            apr_uint32_t v = kvc_tp_get32(buf);
-
-            if (v > 0x7fffffffu) {
-                return -1;
-            }
-            ids[i] = (apr_int32_t)v;
-        }
+        ids[i] = (apr_int32_t)v;
     }
     out->ids = ids;
     out->count = count;

@@ -40,18 +40,23 @@ apr_size_t kvc_tokpack_size(apr_size_t count);
 void kvc_tokpack_encode(const kvc_tokens *t, unsigned char *out);
 
 /**
- * Decode a token list.  The whole buffer must be exactly one valid
- * encoding: values come from a shared (possibly remote) store, so
- * anything else is treated as corrupt rather than trusted.
- * @param buf the encoding, any alignment
+ * Decode a token list, in place where it can: when @a buf is 4-byte
+ * aligned the ids are converted where they lie and the result points into
+ * @a buf, which must then live as long as the tokens (on a little-endian
+ * host nothing is even written); otherwise they are copied into @a p.  A
+ * long prompt's entry is then decoded without a second buffer of its
+ * size.  The whole buffer must be exactly one valid encoding: values come
+ * from a shared (possibly remote) store, so anything else is treated as
+ * corrupt rather than trusted.
+ * @param buf the encoding, any alignment; may be overwritten
  * @param len its length
- * @param p pool for the id array
+ * @param p pool for the id array when @a buf is not aligned
  * @param out receives the tokens (ids NULL when count is 0); {NULL, 0} on
  *        failure
  * @return 0 on success; -1 for a wrong magic, a length that does not
  *         match the count, an id above INT32_MAX, or out of memory
  */
-int kvc_tokpack_decode(const unsigned char *buf, apr_size_t len, apr_pool_t *p,
+int kvc_tokpack_decode(unsigned char *buf, apr_size_t len, apr_pool_t *p,
                        kvc_tokens *out);
 
 #ifdef __cplusplus

@@ -6,6 +6,7 @@
 /* Before any APR header: the brigade macros then use offsetof(), not a
  * member access through a null pointer (which UBSan rejects). */
 #include <stddef.h>
+#include <stdlib.h>
 
 #include "httpd.h"
 #include "apr_strings.h"
@@ -57,71 +58,133 @@ static apr_status_t replay_filter(ap_filter_t *f, apr_bucket_brigade *bb,
     return APR_SUCCESS;
 }
 
+/* The body is gathered straight into one contiguous buffer, which the
+ * parsers need, instead of keeping the buckets and flattening them: one
+ * copy and one allocation per body, not two.  The buffer is malloc'ed
+ * (realloc grows it in place where it can, a pool could not) and handed
+ * to a heap bucket, which frees it once mod_proxy has sent it on. */
+typedef struct {
+    char *data;
+    apr_size_t len;
+    apr_size_t cap;
+} kvc_gather;
+
+static apr_status_t gather(kvc_gather *g, const char *data, apr_size_t n)
+{
+    if (g->len + n > g->cap) {
+        apr_size_t cap = g->cap ? g->cap : KVC_READ_CHUNK;
+        char *grown;
+
+        while (cap < g->len + n) {
+            cap *= 2;
+        }
+        grown = realloc(g->data, cap);
+        if (!grown) {
+            return APR_ENOMEM;
+        }
+        g->data = grown;
+        g->cap = cap;
+    }
+    memcpy(g->data + g->len, data, n);
+    g->len += n;
+    return APR_SUCCESS;
+}
+
+/* The first allocation: the announced length when there is one (and it is
+ * within the cap), so a Content-Length body is copied once and never
+ * reallocated. */
+static apr_size_t expected_size(request_rec *r, apr_off_t max)
+{
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    apr_off_t n;
+
+    if (cl && apr_strtoff(&n, cl, NULL, 10) == APR_SUCCESS && n > 0) {
+        return (apr_size_t)(n <= max ? n : max + 1);
+    }
+    return KVC_READ_CHUNK;
+}
+
 apr_status_t kvc_body_buffer(request_rec *r, apr_off_t max, kvc_body *out)
 {
-    apr_bucket_brigade *saved =
-        apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    apr_bucket_brigade *bb =
-        apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    apr_off_t total = 0;
-    char *flat;
-    apr_size_t flat_len;
-    apr_status_t rv;
-    int seen_eos = 0;
+    apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, ba);
+    apr_bucket_brigade *saved = apr_brigade_create(r->pool, ba);
+    apr_bucket_brigade *spilled = apr_brigade_create(r->pool, ba);
+    kvc_gather g = { NULL, 0, 0 };
+    apr_status_t rv = APR_SUCCESS;
+    int seen_eos = 0, full = 0;
 
+    g.cap = expected_size(r, max);
+    g.data = malloc(g.cap);
+    full = g.data == NULL;
     /* Read one byte past the cap, so a body of exactly max bytes is still
      * known to be complete. */
-    while (!seen_eos && total <= max) {
-        apr_off_t want = max + 1 - total;
-        apr_bucket *b;
+    while (!seen_eos && !full && (apr_off_t)g.len <= max) {
+        apr_off_t want = max + 1 - (apr_off_t)g.len;
 
         rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
                             APR_BLOCK_READ,
                             want < KVC_READ_CHUNK ? want : KVC_READ_CHUNK);
         if (rv != APR_SUCCESS) {
+            /* The client's body broke off: there is nothing to forward. */
             apr_brigade_cleanup(bb);
+            free(g.data);
             return rv;
         }
         if (APR_BRIGADE_EMPTY(bb)) {
             break; /* no progress: leave the rest to HTTP_IN */
         }
         while (!APR_BRIGADE_EMPTY(bb)) {
-            b = APR_BRIGADE_FIRST(bb);
+            apr_bucket *b = APR_BRIGADE_FIRST(bb);
+            const char *data;
+            apr_size_t n;
+
             if (APR_BUCKET_IS_EOS(b)) {
                 seen_eos = 1;
             }
-            else if (!APR_BUCKET_IS_METADATA(b)) {
-                total += b->length;
+            else if (!full && !APR_BUCKET_IS_METADATA(b)
+                     && (apr_bucket_read(b, &data, &n, APR_BLOCK_READ)
+                             != APR_SUCCESS
+                         || gather(&g, data, n) != APR_SUCCESS)) {
+                /* Out of memory: what is left goes on as it came, after
+                 * what was gathered, and the request is not routed. */
+                full = 1;
             }
-            rv = apr_bucket_setaside(b, r->pool);
-            if (rv != APR_SUCCESS && rv != APR_ENOTIMPL) {
-                return rv;
+            if (full || seen_eos) {
+                APR_BUCKET_REMOVE(b);
+                apr_bucket_setaside(b, r->pool);
+                APR_BRIGADE_INSERT_TAIL(spilled, b);
             }
-            APR_BUCKET_REMOVE(b);
-            APR_BRIGADE_INSERT_TAIL(saved, b);
+            else {
+                apr_bucket_delete(b);
+            }
         }
     }
+    if (g.len) {
+        APR_BRIGADE_INSERT_TAIL(
+            saved, apr_bucket_heap_create(g.data, g.len, free, ba));
+    }
+    else {
+        free(g.data);
+        g.data = NULL;
+    }
+    APR_BRIGADE_CONCAT(saved, spilled);
     ap_add_input_filter_handle(replay_filter_handle, saved, r, r->connection);
     if (seen_eos) {
+        apr_off_t total = 0;
+
         /* HTTP_IN already parsed the framing at its first read; from now on
          * the body is a known-length buffer (as mod_request's kept body). */
+        apr_brigade_length(saved, 0, &total);
         apr_table_unset(r->headers_in, "Transfer-Encoding");
         apr_table_setn(r->headers_in, "Content-Length",
                        apr_off_t_toa(r->pool, total));
     }
-    /* Parsing wants contiguous bytes; an over-cap body is never parsed, so
-     * it is not copied either.  The replay filter is already in place, so
-     * even a failed copy loses nothing: the request just goes unrouted. */
-    out->data = NULL;
-    out->len = 0;
-    out->complete = 0;
-    if (seen_eos
-        && apr_brigade_pflatten(saved, &flat, &flat_len, r->pool)
-               == APR_SUCCESS) {
-        out->data = flat;
-        out->len = flat_len;
-        out->complete = 1;
-    }
+    out->complete = seen_eos && !full;
+    /* The data stays valid as long as the heap bucket, which mod_proxy
+     * only consumes in the handler, after every parser is done with it. */
+    out->data = out->complete ? (g.data ? g.data : "") : NULL;
+    out->len = out->complete ? g.len : 0;
     return APR_SUCCESS;
 }
 

@@ -14,8 +14,9 @@
 #include "httpd.h"
 
 typedef struct {
-    const char *data; /* the whole body, flattened (not NUL-ended);
-                             NULL when incomplete */
+    const char *data; /* the whole body, contiguous (not NUL-ended),
+                         valid until mod_proxy sends it; NULL when
+                         incomplete */
     apr_size_t len;
     int complete; /* 1: the whole body; 0: over the cap, more follows */
 } kvc_body;

@@ -232,11 +232,13 @@ int kvc_tokstore_get(server_rec *s, const unsigned char *key, apr_pool_t *p,
         return counted(0);
     }
     len = known_size ? known_size : KVC_PROBE_BUFFER;
-    buf = apr_palloc(p, len);
+    /* Zeroed, so that its pages are faulted in before the provider's lock
+     * is taken: the copy under the lock then costs only the copy. */
+    buf = apr_pcalloc(p, len);
     rv = retrieve(s, key, buf, &len, p);
     if (!known_size && (rv == APR_ENOMEM || rv == APR_ENOSPC)) {
         len = KVC_MAX_ENTRY;
-        buf = apr_palloc(p, len);
+        buf = apr_pcalloc(p, len);
         rv = retrieve(s, key, buf, &len, p);
     }
     if (rv != APR_SUCCESS) {

@@ -6,6 +6,8 @@
 
 #include <stdlib.h>
 
+#include "apr_strings.h"
+
 #include "kvc_tokpack.h"
 #include "kvc_test.h"
 
@@ -48,7 +50,11 @@ static int decode(const unsigned char *buf, apr_size_t len, apr_pool_t *p,
 
     out->ids = (apr_int32_t *)p; /* must be overwritten */
     out->count = 12345;
-    r = kvc_tokpack_decode((const unsigned char *)copy, len, p, out);
+    r = kvc_tokpack_decode((unsigned char *)copy, len, p, out);
+    /* In place or not, the result must not depend on the copy. */
+    if (r == 0 && out->count) {
+        out->ids = apr_pmemdup(p, out->ids, out->count * sizeof(*out->ids));
+    }
     free(copy);
     return r;
 }
@@ -133,6 +139,20 @@ static void test_tokpack_unaligned(apr_pool_t *p)
                   0);
     KVC_CHECK(same_tokens(&out, &t));
     free(raw);
+}
+
+/* An aligned entry is decoded where it lies: no second buffer of its size
+ * for a long prompt. */
+static void test_tokpack_in_place(apr_pool_t *p)
+{
+    kvc_tokens t = tokens_of(p, 1000, 11), out;
+    apr_size_t len;
+    unsigned char *buf = encode(&t, &len);
+
+    KVC_CHECK_INT(kvc_tokpack_decode(buf, len, p, &out), 0);
+    KVC_CHECK(same_tokens(&out, &t));
+    KVC_CHECK((void *)out.ids == (void *)(buf + 8));
+    free(buf);
 }
 
 static void test_tokpack_bad_magic(apr_pool_t *p)
@@ -247,6 +267,7 @@ const kvc_test_case kvc_tokpack_tests[] = {
     KVC_TEST(test_tokpack_exact_bytes),
     KVC_TEST(test_tokpack_round_trip),
     KVC_TEST(test_tokpack_unaligned),
+    KVC_TEST(test_tokpack_in_place),
     KVC_TEST(test_tokpack_bad_magic),
     KVC_TEST(test_tokpack_bad_count),
     KVC_TEST(test_tokpack_bad_ids),
