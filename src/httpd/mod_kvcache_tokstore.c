@@ -193,6 +193,14 @@ static void provider_unlock(void)
     }
 }
 
+/* Where the provider takes a lock, the buffer is zeroed first, so that
+ * its pages are faulted in before the lock is taken: the copy under the
+ * lock then costs only the copy. */
+static unsigned char *retrieve_buffer(apr_pool_t *p, apr_size_t len)
+{
+    return provider_mutex ? apr_pcalloc(p, len) : apr_palloc(p, len);
+}
+
 static apr_status_t retrieve(server_rec *s, const unsigned char *key,
                              unsigned char *buf, unsigned int *len,
                              apr_pool_t *p)
@@ -232,13 +240,11 @@ int kvc_tokstore_get(server_rec *s, const unsigned char *key, apr_pool_t *p,
         return counted(0);
     }
     len = known_size ? known_size : KVC_PROBE_BUFFER;
-    /* Zeroed, so that its pages are faulted in before the provider's lock
-     * is taken: the copy under the lock then costs only the copy. */
-    buf = apr_pcalloc(p, len);
+    buf = retrieve_buffer(p, len);
     rv = retrieve(s, key, buf, &len, p);
     if (!known_size && (rv == APR_ENOMEM || rv == APR_ENOSPC)) {
         len = KVC_MAX_ENTRY;
-        buf = apr_pcalloc(p, len);
+        buf = retrieve_buffer(p, len);
         rv = retrieve(s, key, buf, &len, p);
     }
     if (rv != APR_SUCCESS) {
