@@ -18,6 +18,7 @@
 #include "httpd.h"
 #include "http_config.h"
 
+#include "mod_kvcache_answer.h"
 #include "mod_kvcache_background.h"
 #include "mod_kvcache_body.h"
 #include "mod_kvcache_config.h"
@@ -165,6 +166,7 @@ static void kvcache_register_hooks(apr_pool_t *p)
     kvc_body_register_hooks(p);
     kvc_route_register_hooks(p);
     kvc_lbmethod_register_hooks(p);
+    kvc_answer_register_hooks(p);
     kvc_status_register_hooks(p);
     kvc_scrape_register_hooks(p);
 }

@@ -107,6 +107,36 @@ void kvc_stats_request(kvc_stats *st, kvc_reason reason, long prompt_tokens,
     }
 }
 
+const double kvc_stats_error_bounds[KVC_ERROR_BUCKETS] = {
+    -0.99, -0.5, -0.25, -0.1, -0.01, 0.01, 0.1, 0.25, 0.5, 0.99, 1.0
+};
+
+void kvc_stats_answer(kvc_stats *st, const char *route, long prompt_tokens,
+                      long predicted, long found)
+{
+    kvc_route_stats *slot = route ? route_slot(st, route) : NULL;
+    apr_uint64_t p = (apr_uint64_t)(predicted > 0 ? predicted : 0);
+    apr_uint64_t f = (apr_uint64_t)(found > 0 ? found : 0);
+
+    apr_atomic_inc64(&st->answers);
+    apr_atomic_add64(&st->answer_predicted_tokens, p);
+    apr_atomic_add64(&st->answer_found_tokens, f);
+    if (prompt_tokens > 0) {
+        double error = ((double)f - (double)p) / (double)prompt_tokens;
+        int b = 0;
+
+        while (b < KVC_ERROR_BUCKETS && error > kvc_stats_error_bounds[b]) {
+            b++;
+        }
+        apr_atomic_inc64(&st->prediction_error[b]);
+    }
+    if (slot) {
+        apr_atomic_inc64(&slot->answers);
+        apr_atomic_add64(&slot->predicted_tokens, p);
+        apr_atomic_add64(&slot->found_tokens, f);
+    }
+}
+
 void kvc_stats_token_cache(kvc_stats *st, int hit)
 {
     apr_atomic_inc64(hit ? &st->token_cache_hits : &st->token_cache_misses);

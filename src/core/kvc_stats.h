@@ -43,7 +43,16 @@ typedef struct {
     apr_uint32_t ready; /* set once route[] is written */
     char route[KVC_ROUTE_SIZE];
     apr_uint64_t routed;
+    /* Answers whose engine reported its cached tokens: what the route
+     * predicted for them and what the engine found. */
+    apr_uint64_t answers;
+    apr_uint64_t predicted_tokens;
+    apr_uint64_t found_tokens;
 } kvc_route_stats;
+
+/* Buckets of the prediction error, (found - predicted) / prompt tokens,
+ * from a whole prompt missed to a whole prompt more than predicted. */
+#define KVC_ERROR_BUCKETS 11
 
 /** Lives in shared memory; all zero is the initial state. */
 typedef struct {
@@ -58,6 +67,10 @@ typedef struct {
     apr_uint64_t token_cache_hits;
     apr_uint64_t token_cache_misses;
     apr_uint64_t actions[KVC_ACTION_COUNT][KVC_ACTION_OUTCOME_COUNT];
+    apr_uint64_t answers; /* answers that reported cached tokens */
+    apr_uint64_t answer_predicted_tokens;
+    apr_uint64_t answer_found_tokens;
+    apr_uint64_t prediction_error[KVC_ERROR_BUCKETS + 1]; /* last: +Inf */
     apr_uint32_t routes_used;
     kvc_route_stats routes[KVC_STATS_ROUTES];
 } kvc_stats;
@@ -82,6 +95,19 @@ void kvc_stats_call(kvc_stats *st, kvc_role role, kvc_call_outcome outcome,
  */
 void kvc_stats_request(kvc_stats *st, kvc_reason reason, long prompt_tokens,
                        long matched, long best_matched, const char *route);
+
+/**
+ * Counts one answer whose engine reported the cached tokens it found
+ * (lock-free), against what was predicted for the member that served it.
+ * @param route  that member's route, NULL if it has none
+ * @param prompt_tokens  0 when the prompt was never tokenized (then the
+ *        error is not binned)
+ */
+void kvc_stats_answer(kvc_stats *st, const char *route, long prompt_tokens,
+                      long predicted, long found);
+
+/** The upper bounds of the prediction-error buckets. */
+extern const double kvc_stats_error_bounds[KVC_ERROR_BUCKETS];
 
 void kvc_stats_token_cache(kvc_stats *st, int hit);
 void kvc_stats_action(kvc_stats *st, kvc_action action,

@@ -22,6 +22,7 @@ kvc_request *kvc_request_open(request_rec *r)
 {
     kvc_request *req = apr_pcalloc(r->pool, sizeof(*req));
 
+    req->found_tokens = -1;
     ap_set_module_config(r->request_config, &kvcache_module, req);
     return req;
 }

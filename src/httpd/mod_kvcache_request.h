@@ -64,6 +64,8 @@ typedef struct {
     const char *chosen_route;
     long chosen_matched;
     int chosen;
+    /** The cached tokens the engine reported in its answer; -1: none. */
+    long found_tokens;
 } kvc_request;
 
 /** The request's context, or NULL when mod_kvcache never looked at it. */

@@ -15,6 +15,7 @@
 
 #include "kvc_extract.h"
 #include "kvc_wire.h"
+#include "mod_kvcache_answer.h"
 #include "mod_kvcache_background.h"
 #include "mod_kvcache_body.h"
 #include "mod_kvcache_config.h"
@@ -229,6 +230,7 @@ static int kvc_route_fixups(request_rec *r)
         return DECLINED;
     }
     req = kvc_request_open(r);
+    kvc_answer_watch(r);
     rv = find_matches(r, conf, req);
     kvc_request_publish_lookup(r, req);
     return rv == APR_SUCCESS ? DECLINED
