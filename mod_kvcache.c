@@ -77,6 +77,17 @@ static const command_rec kvcache_cmds[] = {
                   "weight of the load term; 0 = pure max-match (1.0)"),
     AP_INIT_TAKE1("KVCacheFallbackLBMethod", kvc_set_fallback, NULL, RSRC_CONF,
                   "lbmethod for requests without a preference (bybusyness)"),
+    AP_INIT_TAKE1("KVCachePolicy", kvc_set_word_slot,
+                  KVC_DIR_WORDS(policy, kvc_policy_words), KVC_DIR_CONTEXT,
+                  "ttft (lowest predicted time to first token), share or "
+                  "maxmatch (ttft)"),
+    AP_INIT_TAKE1("KVCacheSessionHeader", kvc_set_string_slot,
+                  KVC_DIR_SLOT(session_header, 0, 0), KVC_DIR_CONTEXT,
+                  "request header naming a session, for affinity"),
+    AP_INIT_TAKE1("KVCacheSessionMargin", kvc_set_duration_slot,
+                  KVC_DIR_SLOT(session_margin, 0, 0), KVC_DIR_CONTEXT,
+                  "how much faster another member must be predicted to "
+                  "leave the session's (250ms)"),
 
     /* Cache management, per directory. */
     AP_INIT_FLAG("KVCachePinning", kvc_set_flag_slot,
@@ -145,11 +156,20 @@ static const command_rec kvcache_cmds[] = {
                   "load (256)"),
     AP_INIT_TAKE1("KVCacheScrapeInterval", kvc_set_duration_slot,
                   KVC_GLOBAL_SLOT(scrape_interval, MS(1), 0), RSRC_CONF,
-                  "how often instances' /metrics are read (5s)"),
+                  "how often instances' /metrics are read (1s)"),
     AP_INIT_TAKE1("KVCacheActionInterval", kvc_set_duration_slot,
                   KVC_GLOBAL_SLOT(action_interval, MS(1), 0), RSRC_CONF,
                   "least time between two /compress or two /clear to one "
                   "instance (30s)"),
+    AP_INIT_TAKE1("KVCachePrefillRate", kvc_set_prefill_rate, NULL, RSRC_CONF,
+                  "auto (learned from each engine's metrics) or the tokens "
+                  "per second every engine prefills (auto)"),
+    AP_INIT_TAKE1("KVCacheSessionTTL", kvc_set_duration_slot,
+                  KVC_GLOBAL_SLOT(session_ttl, SECONDS(1), 0), RSRC_CONF,
+                  "how long a session's member is remembered (10m)"),
+    AP_INIT_TAKE1("KVCacheSessionMaxKeys", kvc_set_count_slot,
+                  KVC_GLOBAL_SLOT(session_max_keys, 1, 1000000), RSRC_CONF,
+                  "sessions in the shared table (4096)"),
     AP_INIT_TAKE1("KVCacheActionQueueSize", kvc_set_count_slot,
                   KVC_GLOBAL_SLOT(action_queue_size, 1, 1000000), RSRC_CONF,
                   "background calls waiting per process (64)"),

@@ -1,5 +1,5 @@
-# The load term: a busy best match loses to idle members, unless
-# KVCacheLoadWeight is 0 (pure max-match, Pixiu's policy).
+# KVCachePolicy share: a busy best match loses to idle members; maxmatch
+# (Pixiu's policy) ignores the load.
 use strict;
 use warnings FATAL => 'all';
 
@@ -28,7 +28,7 @@ for (1 .. $held) {
     my $pid = fork();
     die "fork: $!" unless defined $pid;
     if (!$pid) {
-        my $res = post_llm('/lw0/v1/completions',
+        my $res = post_llm('/maxmatch/v1/completions',
                            completion_body(prompt => unique_words(99)));
         POSIX::_exit(served_by($res) eq 'vllm-a' ? 0 : 1);
     }
@@ -42,7 +42,7 @@ ok t_cmp(running_on_a(), $held, "$held slow requests in flight on vllm-a");
 
 # Load-aware: vllm-a's 0.8 hit is outweighed by its load
 # (busy 3 vs mean 1: load term 2.0); vllm-b (0.4 hit, idle) wins.
-my $res = post_llm('/v1/completions',
+my $res = post_llm('/share/v1/completions',
                    completion_body(prompt => unique_words(99)));
 ok t_cmp(decision_of($res), 'routed', 'load-aware: routed');
 ok t_cmp(served_by($res), 'vllm-b', 'load-aware: the busy best match loses');
@@ -51,10 +51,10 @@ ok t_cmp($res->header('X-KVCache-Matched'), 40,
 
 # Pure max-match ignores the load.
 my $t0 = time;
-$res = post_llm('/lw0/v1/completions',
+$res = post_llm('/maxmatch/v1/completions',
                 completion_body(prompt => unique_words(99)));
-ok t_cmp(served_by($res), 'vllm-a', 'weight 0: best match regardless');
-ok t_cmp($res->header('X-KVCache-Matched'), 80, 'weight 0: its match');
+ok t_cmp(served_by($res), 'vllm-a', 'maxmatch: best match regardless');
+ok t_cmp($res->header('X-KVCache-Matched'), 80, 'maxmatch: its match');
 
 my $ok = 0;
 for my $pid (@pids) {
@@ -64,7 +64,7 @@ for my $pid (@pids) {
 ok t_cmp($ok, $held, 'held requests all served by vllm-a');
 emu_instance(id => 'vllm-a', delay_ms => undef);
 
-# Idle again: the best match wins under the default weight too.
-$res = post_llm('/v1/completions',
+# Idle again: the best match wins under the share score too.
+$res = post_llm('/share/v1/completions',
                 completion_body(prompt => unique_words(99)));
 ok t_cmp(served_by($res), 'vllm-a', 'idle cluster: best match wins');

@@ -55,7 +55,8 @@ kvc_hotset *kvc_hotset_attach(void *mem)
     return mem;
 }
 
-apr_uint32_t kvc_hotset_hit(kvc_hotset *hs, const unsigned char key[32],
+apr_uint32_t kvc_hotset_hit(kvc_hotset *hs,
+                            const unsigned char key[KVC_KEY_LEN],
                             apr_time_t now, const kvc_hot_policy *policy,
                             int *pin)
 {

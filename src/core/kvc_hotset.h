@@ -19,6 +19,8 @@
 #include "apr.h"
 #include "apr_time.h"
 
+#include "kvc_vocab.h"
+
 typedef struct kvc_hotset kvc_hotset;
 
 typedef struct {
@@ -44,7 +46,8 @@ kvc_hotset *kvc_hotset_attach(void *mem);
  *             request, in any process, asks again within the window.
  * @return the key's count within the window, this request included
  */
-apr_uint32_t kvc_hotset_hit(kvc_hotset *hs, const unsigned char key[32],
+apr_uint32_t kvc_hotset_hit(kvc_hotset *hs,
+                            const unsigned char key[KVC_KEY_LEN],
                             apr_time_t now, const kvc_hot_policy *policy,
                             int *pin);
 

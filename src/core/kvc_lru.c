@@ -18,7 +18,7 @@
 #define KVC_LRU_MAGIC 0x314c564bu
 
 typedef struct {
-    unsigned char key[32];
+    unsigned char key[KVC_KEY_LEN];
     apr_uint32_t hnext; /* bucket chain */
     apr_uint32_t hprev;
     apr_uint32_t newer; /* recency list, towards the head */
@@ -201,7 +201,7 @@ kvc_lru *kvc_lru_attach(void *mem)
     return lru;
 }
 
-apr_uint32_t kvc_lru_find(kvc_lru *lru, const unsigned char key[32])
+apr_uint32_t kvc_lru_find(kvc_lru *lru, const unsigned char key[KVC_KEY_LEN])
 {
     const kvc_lru_node *nodes = kvc_lru_cnodes(lru);
     apr_uint32_t i = kvc_lru_buckets(lru)[kvc_lru_bucket(lru, key)];
@@ -212,7 +212,7 @@ apr_uint32_t kvc_lru_find(kvc_lru *lru, const unsigned char key[32])
      * under the global lock.
      */
     while (i < lru->capacity && steps++ < lru->capacity) {
-        if (memcmp(nodes[i].key, key, 32) == 0) {
+        if (memcmp(nodes[i].key, key, KVC_KEY_LEN) == 0) {
             return i;
         }
         i = nodes[i].hnext;
@@ -261,8 +261,9 @@ void kvc_lru_remove(kvc_lru *lru, apr_uint32_t slot)
     lru->count--;
 }
 
-apr_uint32_t kvc_lru_insert(kvc_lru *lru, const unsigned char key[32],
-                            unsigned char evicted_key[32], int *evicted)
+apr_uint32_t kvc_lru_insert(kvc_lru *lru, const unsigned char key[KVC_KEY_LEN],
+                            unsigned char evicted_key[KVC_KEY_LEN],
+                            int *evicted)
 {
     kvc_lru_node *nodes = kvc_lru_nodes(lru);
     apr_uint32_t *buckets = kvc_lru_buckets(lru);
@@ -284,7 +285,7 @@ apr_uint32_t kvc_lru_insert(kvc_lru *lru, const unsigned char key[32],
             return KVC_LRU_NONE; /* damaged block: nothing to evict */
         }
         if (evicted_key != NULL) {
-            memcpy(evicted_key, nodes[slot].key, 32);
+            memcpy(evicted_key, nodes[slot].key, KVC_KEY_LEN);
         }
         if (evicted != NULL) {
             *evicted = 1;
@@ -299,7 +300,7 @@ apr_uint32_t kvc_lru_insert(kvc_lru *lru, const unsigned char key[32],
     n = &nodes[slot];
     lru->free_head = n->older;
 
-    memcpy(n->key, key, 32);
+    memcpy(n->key, key, KVC_KEY_LEN);
     n->used = 1;
     b = kvc_lru_bucket(lru, key);
     n->hprev = KVC_LRU_NONE;

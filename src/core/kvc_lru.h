@@ -1,6 +1,6 @@
 /**
  * @file kvc_lru.h
- * @brief Fixed-capacity LRU index of 32-byte keys in a caller-provided
+ * @brief Fixed-capacity LRU index of keys (KVC_KEY_LEN bytes) in a given
  *        memory block, usable from shared memory (httpd-independent).
  *
  * The block holds no pointers, only 32-bit indices, so one block can be
@@ -29,6 +29,8 @@
 #define KVC_LRU_H
 
 #include "apr.h"
+
+#include "kvc_vocab.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -72,10 +74,10 @@ kvc_lru *kvc_lru_attach(void *mem);
  * Look a key up.  Recency is not changed: call kvc_lru_touch() on a hit
  * that should count as a use.
  * @param lru the index
- * @param key 32-byte key
+ * @param key KVC_KEY_LEN-byte key
  * @return its slot, or KVC_LRU_NONE
  */
-apr_uint32_t kvc_lru_find(kvc_lru *lru, const unsigned char key[32]);
+apr_uint32_t kvc_lru_find(kvc_lru *lru, const unsigned char key[KVC_KEY_LEN]);
 
 /**
  * Make a slot the most recently used.
@@ -90,13 +92,14 @@ void kvc_lru_touch(kvc_lru *lru, apr_uint32_t slot);
  * The key should not be present; if it is, it is only touched and its
  * slot returned, so the index never holds a key twice.
  * @param lru the index
- * @param key 32-byte key
+ * @param key KVC_KEY_LEN-byte key
  * @param evicted_key receives the evicted key, may be NULL
  * @param evicted receives 1 if a key was evicted, else 0; may be NULL
  * @return the slot now holding key
  */
-apr_uint32_t kvc_lru_insert(kvc_lru *lru, const unsigned char key[32],
-                            unsigned char evicted_key[32], int *evicted);
+apr_uint32_t kvc_lru_insert(kvc_lru *lru, const unsigned char key[KVC_KEY_LEN],
+                            unsigned char evicted_key[KVC_KEY_LEN],
+                            int *evicted);
 
 /**
  * Remove the key in a slot and free the slot.
@@ -123,7 +126,7 @@ apr_uint32_t kvc_lru_capacity(const kvc_lru *lru);
  * Key held in a slot.
  * @param lru the index
  * @param slot the slot
- * @return its 32 bytes (inside the block), or NULL when the slot is out
+ * @return its KVC_KEY_LEN bytes (inside the block), or NULL when the slot is out
  *         of range or free
  */
 const unsigned char *kvc_lru_key(const kvc_lru *lru, apr_uint32_t slot);

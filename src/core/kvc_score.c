@@ -5,11 +5,12 @@
 
 #include "kvc_score.h"
 
-/* Scores are ratios of small integers; differences below this are ties. */
+/* Scores are ratios of small integers or seconds; differences below this
+ * are ties. */
 #define KVC_SCORE_EPSILON 1e-9
 
-double kvc_score(long matched, long prompt_tokens, double busy,
-                 double mean_busy, double weight)
+double kvc_score_share(long matched, long prompt_tokens, double busy,
+                       double mean_busy, double weight)
 {
     double hit =
         (double)matched / (double)(prompt_tokens > 0 ? prompt_tokens : 1);
@@ -17,6 +18,20 @@ double kvc_score(long matched, long prompt_tokens, double busy,
         (busy - mean_busy) / (mean_busy > 1.0 ? mean_busy : 1.0);
 
     return hit - weight * relative_load;
+}
+
+double kvc_score_ttft(long matched, long prompt_tokens,
+                      const kvc_engine_load *load, double decode_weight)
+{
+    double uncached =
+        (double)(prompt_tokens > matched ? prompt_tokens - matched : 0);
+    double backlog = load->backlog_tokens > 0 ? load->backlog_tokens : 0;
+    double running = load->running > 0 ? load->running : 0;
+    double capacity = load->capacity >= 1 ? load->capacity : 1;
+    double rate = load->prefill_rate > 0 ? load->prefill_rate : 1;
+
+    return (backlog + uncached) / rate
+           * (1 + decode_weight * running / capacity);
 }
 
 int kvc_score_prefer(double score_a, double busy_a, long matched_a,

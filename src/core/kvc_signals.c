@@ -5,27 +5,117 @@
 
 #include <string.h>
 
+#include "apr_atomic.h"
 #include "apr_strings.h"
 
 #include "kvc_signals.h"
 
+/* Weight of the newest measurement in the smoothed prefill rate and the
+ * mean request size: a few scrapes or requests settle them. */
+#define KVC_SMOOTHING 0.3
+/* Less prefill time than this between two scrapes measures nothing. */
+#define KVC_RATE_MIN_SECONDS 0.05
+
 kvc_instance_signals *kvc_signals_find(kvc_signals *sig, const char *id,
                                        int create)
 {
+    apr_uint32_t count = apr_atomic_read32(&sig->count);
     apr_uint32_t i;
 
-    for (i = 0; i < sig->count && i < KVC_SIGNALS_MAX; i++) {
+    for (i = 0; i < count && i < KVC_SIGNALS_MAX; i++) {
         if (!strcmp(sig->entries[i].id, id)) {
             return &sig->entries[i];
         }
     }
-    if (!create || sig->count >= KVC_SIGNALS_MAX
-        || strlen(id) >= KVC_INSTANCE_ID_MAX) {
+    if (!create || count >= KVC_SIGNALS_MAX || strlen(id) >= KVC_ROUTE_SIZE) {
         return NULL;
     }
-    memset(&sig->entries[sig->count], 0, sizeof(sig->entries[0]));
-    apr_cpystrn(sig->entries[sig->count].id, id, KVC_INSTANCE_ID_MAX);
-    return &sig->entries[sig->count++];
+    memset(&sig->entries[count], 0, sizeof(sig->entries[0]));
+    apr_cpystrn(sig->entries[count].id, id, KVC_ROUTE_SIZE);
+    sig->entries[count].prompt_tokens = -1;
+    /* Published last: a reader that sees the count sees the id. */
+    apr_atomic_set32(&sig->count, count + 1);
+    return &sig->entries[count];
+}
+
+static double smooth(double old, double sample)
+{
+    return old > 0 ? (1 - KVC_SMOOTHING) * old + KVC_SMOOTHING * sample
+                   : sample;
+}
+
+double kvc_signals_rate(const kvc_instance_signals *e, double fallback)
+{
+    return e && e->prefill_rate > 0 ? e->prefill_rate : fallback;
+}
+
+double kvc_signals_backlog(const kvc_instance_signals *e, double rate,
+                           apr_time_t now)
+{
+    double drained;
+
+    if (!e || e->backlog_tokens <= 0) {
+        return 0;
+    }
+    drained = now > e->backlog_at
+                  ? rate * (double)(now - e->backlog_at) / APR_USEC_PER_SEC
+                  : 0;
+    return e->backlog_tokens > drained ? e->backlog_tokens - drained : 0;
+}
+
+void kvc_signals_routed(kvc_instance_signals *e, double uncached, double rate,
+                        apr_time_t now)
+{
+    e->backlog_tokens = kvc_signals_backlog(e, rate, now) + uncached;
+    e->backlog_at = now;
+    e->mean_uncached = smooth(e->mean_uncached, uncached > 0 ? uncached : 1);
+}
+
+void kvc_signals_scraped(kvc_instance_signals *e, const kvc_scrape_sample *s,
+                         double default_rate, apr_time_t now)
+{
+    double seen_queue, modelled;
+
+    /* Counters that went back are a restarted engine: start afresh. */
+    if (s->prompt_tokens >= 0 && s->prefill_seconds >= 0
+        && e->prompt_tokens >= 0 && s->prompt_tokens >= e->prompt_tokens
+        && s->prefill_seconds >= e->prefill_seconds
+        && s->cached_tokens >= e->cached_tokens
+        && s->prefilled >= e->prefilled) {
+        double computed = (s->prompt_tokens - e->prompt_tokens)
+                          - (s->cached_tokens - e->cached_tokens);
+        double seconds = s->prefill_seconds - e->prefill_seconds;
+        double requests = s->prefilled - e->prefilled;
+
+        /* Each engine prefills its own requests: the instance's rate is
+         * one engine's times their number. */
+        if (seconds >= KVC_RATE_MIN_SECONDS && computed > 0) {
+            e->prefill_rate =
+                smooth(e->prefill_rate,
+                       computed / seconds * (s->engines > 0 ? s->engines : 1));
+        }
+        if (requests >= 1 && computed >= 0) {
+            e->mean_uncached = smooth(e->mean_uncached, computed / requests);
+        }
+    }
+    e->prompt_tokens = s->prompt_tokens;
+    e->cached_tokens = s->cached_tokens;
+    e->prefill_seconds = s->prefill_seconds;
+    e->prefilled = s->prefilled;
+    e->kv_usage = s->kv_usage;
+    e->running = s->running;
+    e->waiting = s->waiting;
+    e->engines = s->engines;
+    e->scraped_at = now;
+    /* The engine sees requests this server does not know of (other
+     * gateways, other clients); the model knows what is on its way and
+     * not yet counted there.  The larger is nearer the truth. */
+    seen_queue =
+        s->waiting
+        * (e->mean_uncached > 0 ? e->mean_uncached : KVC_SIGNALS_USUAL_REQUEST);
+    modelled = kvc_signals_backlog(e, kvc_signals_rate(e, default_rate), now);
+    e->backlog_tokens = seen_queue > modelled ? seen_queue : modelled;
+    e->backlog_at = now;
 }
 
 double kvc_signals_load(const kvc_instance_signals *e, apr_uint32_t capacity)

@@ -6,10 +6,20 @@
 /**
  * @file kvc_signals.h
  * @brief What each inference instance reports about itself (scraped from
- *        its Prometheus /metrics by one process, read by all), and when
- *        each cache action was last sent to it (the per-instance rate
- *        limit).  A fixed table in shared memory; callers hold the global
- *        lock.  Free of httpd headers.
+ *        its Prometheus /metrics by one process, read by all), the prefill
+ *        work queued on it, and when each cache action was last sent to it
+ *        (the per-instance rate limit).  A fixed table in shared memory.
+ *        Free of httpd headers.
+ *
+ * Locking: writers (the scraper, a routed request, an action's turn) hold
+ * the global lock.  Readers on the request path need none: entries are
+ * only ever appended, an entry's id is written before the count that
+ * publishes it, and a number read while it changes is one moment old.
+ *
+ * The prefill queue is a fluid model: each request routed to an instance
+ * adds its uncached tokens, and the instance drains them at its prefill
+ * rate.  Every scrape sets it against the engine's own count of waiting
+ * requests, which also sees what other gateways sent.
  */
 #ifndef KVC_SIGNALS_H
 #define KVC_SIGNALS_H
@@ -17,15 +27,47 @@
 #include "apr.h"
 #include "apr_time.h"
 
-#define KVC_SIGNALS_MAX     64
-#define KVC_INSTANCE_ID_MAX 64 /* httpd's route= limit, with the NUL */
+#include "kvc_vocab.h"
+
+#define KVC_SIGNALS_MAX 64
+
+/** Uncached tokens assumed of a waiting request until an engine's
+ *  counters or routed requests tell: a chat turn of a few paragraphs. */
+#define KVC_SIGNALS_USUAL_REQUEST 1000.0
+
+/** One scrape of an instance's /metrics (sums over its engines). */
+typedef struct {
+    double kv_usage; /* vllm:kv_cache_usage_perc, mean over engines, 0..1 */
+    double running;  /* vllm:num_requests_running */
+    double waiting;  /* vllm:num_requests_waiting */
+    int engines;     /* engines reporting (data-parallel ranks) */
+    /* Counters for the prefill rate: prompt tokens and prefill seconds
+     * negative when not published, cached tokens then 0. */
+    double prompt_tokens;   /* vllm:prompt_tokens_total */
+    double cached_tokens;   /* prefix-cache hits, GPU and external */
+    double prefill_seconds; /* vllm:request_prefill_time_seconds_sum, else
+                               vllm:time_to_first_token_seconds_sum */
+    double prefilled;       /* the requests those seconds were spent on
+                               (the histogram's _count) */
+} kvc_scrape_sample;
 
 typedef struct {
-    char id[KVC_INSTANCE_ID_MAX];
-    apr_time_t scraped_at;    /* 0: never scraped successfully */
-    double kv_usage;          /* vllm:kv_cache_usage_perc, 0..1 */
-    double running;           /* vllm:num_requests_running */
-    double waiting;           /* vllm:num_requests_waiting */
+    char id[KVC_ROUTE_SIZE];
+    apr_time_t scraped_at; /* 0: never scraped successfully */
+    double kv_usage;
+    double running;
+    double waiting;
+    int engines;
+    /* The counters of the last scrape, for the next one's deltas. */
+    double prompt_tokens;
+    double cached_tokens;
+    double prefill_seconds;
+    double prefilled;
+    double prefill_rate;   /* tokens/s computed, learned; 0: not yet */
+    double backlog_tokens; /* prefill queued ahead, as of backlog_at */
+    apr_time_t backlog_at;
+    double mean_uncached;     /* uncached tokens per request, from the engine's
+                             counters and the requests routed here */
     apr_time_t last_compress; /* 0: never */
     apr_time_t last_clear;
 } kvc_instance_signals;
@@ -36,11 +78,33 @@ typedef struct {
 } kvc_signals;
 
 /**
- * The entry of instance @a id; with @a create, a new one when there is
- * room.  NULL otherwise.
+ * The entry of instance @a id; with @a create (global lock held), a new
+ * one when there is room.  NULL otherwise.
  */
 kvc_instance_signals *kvc_signals_find(kvc_signals *sig, const char *id,
                                        int create);
+
+/**
+ * Records a scrape (global lock held): the gauges, and from the counters'
+ * growth since the last scrape the prefill rate (computed tokens over
+ * prefill seconds, smoothed, times the engines) and the usual request
+ * (computed tokens per request prefilled); the queue is then at least the
+ * engine's waiting requests of the usual size.
+ */
+void kvc_signals_scraped(kvc_instance_signals *e, const kvc_scrape_sample *s,
+                         double default_rate, apr_time_t now);
+
+/** The instance's prefill rate in tokens/s: learned, else @a fallback. */
+double kvc_signals_rate(const kvc_instance_signals *e, double fallback);
+
+/** The prefill work (tokens) still queued on the instance at @a now. */
+double kvc_signals_backlog(const kvc_instance_signals *e, double rate,
+                           apr_time_t now);
+
+/** Adds a request routed here with @a uncached tokens to prefill (global
+ *  lock held). */
+void kvc_signals_routed(kvc_instance_signals *e, double uncached, double rate,
+                        apr_time_t now);
 
 /**
  * Load as a ratio of the instance's capacity: (running + waiting) /

@@ -154,9 +154,9 @@ static int json_byte(kvc_usage_scan *s, char c)
             return 1;
         }
         if (c == '"') {
-            s->key_pos = s->on_path == s->depth && s->depth <= KVC_USAGE_PATH_LEN
-                             ? 0
-                             : -1;
+            s->key_pos =
+                s->on_path == s->depth && s->depth <= KVC_USAGE_PATH_LEN ? 0
+                                                                         : -1;
             s->lex = L_NAME;
         }
         else if (c == '}') {
@@ -176,8 +176,8 @@ static int json_byte(kvc_usage_scan *s, char c)
             s->key_pos = -1;
         }
         else if (c == '"') {
-            s->key_match = s->key_pos >= 0
-                           && path_names[s->depth][s->key_pos] == '\0';
+            s->key_match =
+                s->key_pos >= 0 && path_names[s->depth][s->key_pos] == '\0';
             s->lex = L_COLON;
         }
         else if (s->key_pos >= 0) {
@@ -241,8 +241,7 @@ static int json_byte(kvc_usage_scan *s, char c)
             s->lex = L_DEAD;
         }
         return 1;
-    default:
-        return 1;
+    default: return 1;
     }
 }
 

@@ -30,19 +30,19 @@ extern "C" {
 
 /** Scanner state; all fields private.  Initialise with kvc_usage_init(). */
 typedef struct {
-    int sse;        /* text/event-stream: one JSON document per data line */
-    int line;       /* SSE: where in the current line */
-    int prefix;     /* SSE: bytes of "data:" matched */
-    int lex;        /* JSON lexer state */
-    int depth;      /* open containers */
-    int on_path;    /* leading levels that follow the path */
-    int in_object;  /* the innermost container is an object */
-    int key_pos;    /* bytes of the expected key matched, -1: another key */
-    int key_match;  /* the last key was the path's at this level */
-    int escaped;    /* inside a string, after a backslash */
+    int sse;            /* text/event-stream: one JSON document per data line */
+    int line;           /* SSE: where in the current line */
+    int prefix;         /* SSE: bytes of "data:" matched */
+    int lex;            /* JSON lexer state */
+    int depth;          /* open containers */
+    int on_path;        /* leading levels that follow the path */
+    int in_object;      /* the innermost container is an object */
+    int key_pos;        /* bytes of the expected key matched, -1: another key */
+    int key_match;      /* the last key was the path's at this level */
+    int escaped;        /* inside a string, after a backslash */
     apr_int64_t number; /* digits of the value on the path, -1: not one */
     unsigned long object_bits; /* bit d set: level d+1 is an object */
-    long found;     /* the last cached_tokens seen, -1: none */
+    long found;                /* the last cached_tokens seen, -1: none */
 } kvc_usage_scan;
 
 /**

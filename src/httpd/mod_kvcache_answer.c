@@ -70,8 +70,7 @@ static apr_status_t answer_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             break;
         }
         if (!APR_BUCKET_IS_METADATA(b)
-            && apr_bucket_read(b, &data, &len, APR_BLOCK_READ)
-                   == APR_SUCCESS) {
+            && apr_bucket_read(b, &data, &len, APR_BLOCK_READ) == APR_SUCCESS) {
             kvc_usage_feed(scan, data, len);
         }
     }

@@ -31,6 +31,8 @@ static kvc_global_conf global_conf;
 
 const char *const kvc_tokenize_mode_words[] = { "sync", "async", "off", NULL };
 const char *const kvc_evict_api_words[] = { "clear", "evict", NULL };
+/* In kvc_policy's order. */
+const char *const kvc_policy_words[] = { "ttft", "share", "maxmatch", NULL };
 
 static apr_status_t forget_enable_sites(void *unused)
 {
@@ -58,6 +60,8 @@ void *kvc_config_create_dir(apr_pool_t *p, char *dir)
     c->load_threshold = -1.0;
     c->memory_threshold = -1.0;
     c->evict_api = -1;
+    c->policy = -1;
+    c->session_margin = -1;
     return c;
 }
 
@@ -91,6 +95,9 @@ void *kvc_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
     KVC_MERGE_PTR(compress);
     KVC_MERGE_PTR(evict);
     KVC_MERGE_NUM(evict_api);
+    KVC_MERGE_NUM(policy);
+    KVC_MERGE_PTR(session_header);
+    KVC_MERGE_NUM(session_margin);
     return c;
 }
 
@@ -200,6 +207,16 @@ double kvc_conf_load_threshold(const kvc_dir_conf *c)
 double kvc_conf_memory_threshold(const kvc_dir_conf *c)
 {
     return KVC_OR_DEFAULT(c->memory_threshold, KVC_DEFAULT_MEMORY_THRESHOLD);
+}
+
+kvc_policy kvc_conf_policy(const kvc_dir_conf *c)
+{
+    return (kvc_policy)KVC_OR_DEFAULT(c->policy, KVC_POLICY_TTFT);
+}
+
+apr_interval_time_t kvc_conf_session_margin(const kvc_dir_conf *c)
+{
+    return KVC_OR_DEFAULT(c->session_margin, KVC_DEFAULT_SESSION_MARGIN);
 }
 
 /* The targets are checked together with the switches at startup; only
@@ -417,6 +434,7 @@ const char *kvc_set_enable(cmd_parms *cmd, void *mconfig, int on)
 
     c->enable = on;
     if (on) {
+        global_conf.enabled = 1;
         if (!enable_sites) {
             enable_sites = apr_array_make(cmd->pool, 4, sizeof(*site));
             apr_pool_cleanup_register(cmd->pool, NULL, forget_enable_sites,
@@ -494,6 +512,27 @@ const char *kvc_set_retry(cmd_parms *cmd, void *unused, const char *attempts,
     if (g->retry_max < g->retry_base) {
         return bad_value(cmd, max, "MAX must not be below BASE");
     }
+    return NULL;
+}
+
+const char *kvc_set_prefill_rate(cmd_parms *cmd, void *unused, const char *arg)
+{
+    const char *why = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    double rate;
+
+    if (why) {
+        return why;
+    }
+    if (!strcasecmp(arg, "auto")) {
+        global_conf.prefill_rate = 0;
+        return NULL;
+    }
+    if ((why = kvc_parse_double(arg, 1, 1e9, &rate))) {
+        return bad_value(cmd, arg,
+                         apr_pstrcat(cmd->pool, "must be auto or ",
+                                     why + strlen("must be "), NULL));
+    }
+    global_conf.prefill_rate = rate;
     return NULL;
 }
 
@@ -612,6 +651,8 @@ static int kvc_config_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     g->scrape_interval = KVC_DEFAULT_SCRAPE_INTERVAL;
     g->action_interval = KVC_DEFAULT_ACTION_INTERVAL;
     g->action_queue_size = KVC_DEFAULT_ACTION_QUEUE_SIZE;
+    g->session_ttl = KVC_DEFAULT_SESSION_TTL;
+    g->session_max_keys = KVC_DEFAULT_SESSION_KEYS;
     return OK;
 }
 

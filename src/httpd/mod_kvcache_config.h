@@ -24,6 +24,7 @@
 #include "http_config.h"
 
 #include "kvc_breaker.h"
+#include "kvc_score.h"
 
 struct proxy_balancer_method;
 
@@ -67,6 +68,9 @@ typedef struct {
     const kvc_action_target *compress;
     const kvc_action_target *evict;
     int evict_api; /* kvc_evict_api */
+    int policy;    /* kvc_policy */
+    const char *session_header;
+    apr_interval_time_t session_margin;
 } kvc_dir_conf;
 
 /** Per-server settings, merged from the main server into vhosts. */
@@ -95,7 +99,11 @@ typedef struct {
     apr_interval_time_t scrape_interval;
     apr_interval_time_t action_interval;
     long action_queue_size;
+    double prefill_rate; /* tokens/s of every engine; 0: learn each one's */
+    apr_interval_time_t session_ttl;
+    long session_max_keys;
     int signals_needed; /* some context compresses or evicts */
+    int enabled;        /* some context has KVCacheEnable On */
 } kvc_global_conf;
 
 /* Defaults, named once; the README lists the same values. */
@@ -122,9 +130,15 @@ typedef struct {
 #define KVC_DEFAULT_LOAD_THRESHOLD    0.7
 #define KVC_DEFAULT_MEMORY_THRESHOLD  0.85
 #define KVC_DEFAULT_INSTANCE_CAPACITY 256
-#define KVC_DEFAULT_SCRAPE_INTERVAL   apr_time_from_sec(5)
+#define KVC_DEFAULT_SCRAPE_INTERVAL   apr_time_from_sec(1)
 #define KVC_DEFAULT_ACTION_INTERVAL   apr_time_from_sec(30)
 #define KVC_DEFAULT_ACTION_QUEUE_SIZE 64
+/* The prefill rate assumed of an engine until its metrics tell: an 8B
+ * model on a mid-range GPU. */
+#define KVC_DEFAULT_PREFILL_RATE   10000.0
+#define KVC_DEFAULT_SESSION_MARGIN apr_time_from_msec(250)
+#define KVC_DEFAULT_SESSION_TTL    apr_time_from_sec(600)
+#define KVC_DEFAULT_SESSION_KEYS   4096
 /* The only method LMCache's engine implements; others do nothing. */
 #define KVC_COMPRESS_METHOD "cachegen"
 
@@ -181,9 +195,13 @@ const char *kvc_set_compress_target(cmd_parms *cmd, void *mconfig,
                                     const char *instance, const char *location,
                                     const char *method);
 
-/** The words of KVCacheTokenize and KVCacheEvictAPI. */
+/** KVCachePrefillRate auto|TOKENS_PER_SECOND. */
+const char *kvc_set_prefill_rate(cmd_parms *cmd, void *unused, const char *arg);
+
+/** The words of KVCacheTokenize, KVCacheEvictAPI and KVCachePolicy. */
 extern const char *const kvc_tokenize_mode_words[];
 extern const char *const kvc_evict_api_words[];
+extern const char *const kvc_policy_words[];
 
 void *kvc_config_create_dir(apr_pool_t *p, char *dir);
 void *kvc_config_merge_dir(apr_pool_t *p, void *basev, void *addv);
@@ -210,6 +228,8 @@ kvc_tokenize_mode kvc_conf_tokenize_mode(const kvc_dir_conf *c);
 apr_uint32_t kvc_conf_hot_threshold(const kvc_dir_conf *c);
 double kvc_conf_load_threshold(const kvc_dir_conf *c);
 double kvc_conf_memory_threshold(const kvc_dir_conf *c);
+kvc_policy kvc_conf_policy(const kvc_dir_conf *c);
+apr_interval_time_t kvc_conf_session_margin(const kvc_dir_conf *c);
 /** Whether any cache action (pin, compress, clear) is on. */
 int kvc_conf_manages(const kvc_dir_conf *c);
 

@@ -9,10 +9,13 @@
 #include "mod_proxy.h"
 
 #include "kvc_score.h"
+#include "kvc_sessions.h"
+#include "kvc_signals.h"
 #include "kvc_wire.h"
 #include "mod_kvcache_config.h"
 #include "mod_kvcache_lbmethod.h"
 #include "mod_kvcache_request.h"
+#include "mod_kvcache_shm.h"
 
 APLOG_USE_MODULE(kvcache);
 
@@ -20,41 +23,59 @@ static APR_OPTIONAL_FN_TYPE(
     proxy_balancer_get_best_worker) *get_best_worker_fn = NULL;
 
 /*
- * The kvcache scheduler sends a request to the member that already holds
- * most of its prompt in KV cache, unless that member is markedly busier
- * than the others.
+ * The kvcache scheduler sends a request to the member that will answer it
+ * first: the one with the lowest predicted time to first token
+ * (KVCachePolicy ttft, the default).
  *
  * Its input is the request's matches, found during fixups from the LMCache
  * controller's /lookup answer (or, from another module, the request note
  * "kvcache-matches"): for each instance id, how many leading tokens of this
- * prompt it holds.  A member is matched by its
- * route= (which must equal the LMCache instance id); members the controller
- * did not name hold 0 tokens.  Among usable members it picks the highest
+ * prompt it holds.  A member is matched by its route= (which must equal the
+ * LMCache instance id); members the controller did not name hold 0 tokens.
+ * For each usable member it predicts
  *
- *   score = matched / prompt_tokens
- *           - KVCacheLoadWeight * (busy - mean_busy) / max(1, mean_busy)
+ *   ttft = (backlog + prompt_tokens - matched) / rate
+ *          * (1 + KVCacheLoadWeight * running / KVCacheInstanceCapacity)
  *
- * where busy is mod_proxy_balancer's live count of requests in flight on
- * the member and mean_busy its mean over usable members.  A tie goes to
- * the less busy member, then to the larger match, then to the member
- * listed first, so the choice is deterministic.
+ * where rate is the engine's prefill rate in tokens/s (learned from its
+ * own metrics, or KVCachePrefillRate), backlog the prefill work queued
+ * there (the tokens of requests routed to it and not yet prefilled at that
+ * rate, and at least what its own count of waiting requests says), and
+ * running the requests it decodes, which share every step with the
+ * prefill.  The lowest prediction wins; a tie goes to the less busy member
+ * (mod_proxy_balancer's count in flight), then to the larger match, then
+ * to the member listed first, so the choice is deterministic.
  *
- * Why the load term: a shared system prompt is cached on one instance
- * first, and pure max-match (KVCacheLoadWeight 0, Pixiu's policy) then
- * sends every conversation there.  That instance queues, evicts under the
- * pressure, and the cluster ends up hitting less cache than round-robin.
+ * Why a prediction and not the longest match: a shared system prompt is
+ * cached on one instance first, and pure max-match (KVCachePolicy
+ * maxmatch, Pixiu's policy) then sends every conversation there; it queues
+ * and evicts, and the cluster ends up hitting less cache than round-robin.
+ * A count of requests in flight (KVCachePolicy share) does not fix that
+ * well either: it is mostly requests decoding, and it moves a prompt off
+ * the instance holding its 8,000-token prefix when that instance is
+ * merely busy decoding.  Prefill work queued is what the user waits for.
  *
- * Worked example, prompt of 2000 tokens, weight 1.0:
+ * Worked example, a prompt of 8,200 tokens of which vllm-a holds 8,000,
+ * engines of 10,000 tokens/s and capacity 256, weight 1.0:
  *
- *   member   matched  busy   hit    load term            score
- *   vllm-a     1536     6   0.768  (6 - 3) / 3 =  1.0   -0.232
- *   vllm-b      512     2   0.256  (2 - 3) / 3 = -0.33   0.589
- *   vllm-c        0     1   0.000  (1 - 3) / 3 = -0.67   0.667
+ *   member  matched  backlog  running  prefill (s)          ttft (s)
+ *   vllm-a    8,000   12,000       32  (12,000 + 200)/10^4   1.22 * 1.125 = 1.37
+ *   vllm-b        0        0       64  (     0 + 8,200)/10^4 0.82 * 1.25  = 1.03
+ *   vllm-c        0    3,000        0  ( 3,000 + 8,200)/10^4 1.12 * 1     = 1.12
  *
- * vllm-c wins: vllm-a's cache advantage (0.5 of the prompt) is smaller
- * than its excess load.  Had vllm-a been only as busy as the mean (busy 3,
- * others 3 and 3), it would have scored 0.768 and won.  With weight 0
- * vllm-a always wins.
+ * vllm-b wins: the 12,000 tokens queued on vllm-a cost more than the 8,000
+ * it holds save.  With 4,000 queued there vllm-a would predict 0.47 s and
+ * win; and busy only decoding (nothing queued, 200 running) it predicts
+ * 0.036 s and wins by far.
+ *
+ * KVCachePolicy share keeps the earlier score, the highest
+ * matched / prompt_tokens - KVCacheLoadWeight * (busy - mean) / max(1, mean)
+ * over busy counts; maxmatch is share with no load term.
+ *
+ * With KVCacheSessionHeader, a request of a session stays on the member
+ * that served the session last unless another is predicted faster by more
+ * than KVCacheSessionMargin (with share and maxmatch: unless another
+ * scores higher); without matches it still goes there, if usable.
  *
  * When no usable member's match reaches KVCacheMinMatchTokens (or the
  * request carries no matches: not an LLM request, tokenizer or controller
@@ -67,11 +88,24 @@ static APR_OPTIONAL_FN_TYPE(
 typedef struct {
     const apr_array_header_t *matches;
     long prompt_tokens;
-    double mean_busy;
+    kvc_policy policy;
     double weight;
+    double mean_busy;
+    /* For the ttft policy: what the engines report, now, and the rate of
+     * an engine that reported none (or all of them, when configured). */
+    kvc_signals *signals;
+    apr_time_t now;
+    double default_rate;
+    int fixed_rate;
+    double capacity;
+    /* The best so far, and the session's member when it is a candidate. */
     double best_score;
     double best_busy;
     long best_matched;
+    const char *session_route;
+    proxy_worker *session_worker;
+    double session_score;
+    long session_matched;
     long best_available; /* the best match among usable members */
 } kvc_pick;
 
@@ -80,7 +114,7 @@ static long matched_tokens(const apr_array_header_t *matches,
 {
     int i;
 
-    if (!worker->s->route[0]) {
+    if (!matches || !worker->s->route[0]) {
         return 0;
     }
     for (i = 0; i < matches->nelts; i++) {
@@ -144,15 +178,65 @@ static kvc_reason survey(const proxy_balancer *balancer, kvc_pick *pick,
                             : KVC_REASON_BELOW_MIN_MATCH;
 }
 
+/* A member's engine as the cost model sees it.  Its signals are read
+ * without a lock (see kvc_signals.h); an engine never scraped is taken to
+ * be idle but for what this server routed to it. */
+static kvc_engine_load engine_load(const kvc_pick *pick, const proxy_worker *w)
+{
+    const kvc_instance_signals *e =
+        pick->signals && w->s->route[0]
+            ? kvc_signals_find(pick->signals, w->s->route, 0)
+            : NULL;
+    kvc_engine_load load;
+
+    load.prefill_rate = pick->fixed_rate
+                            ? pick->default_rate
+                            : kvc_signals_rate(e, pick->default_rate);
+    load.backlog_tokens = kvc_signals_backlog(e, load.prefill_rate, pick->now);
+    load.running = e ? e->running : 0;
+    load.capacity = pick->capacity;
+    return load;
+}
+
+/* Higher is better, whatever the policy: a predicted time is negated. */
+static double member_score(const kvc_pick *pick, const proxy_worker *w,
+                           long matched)
+{
+    kvc_engine_load load;
+
+    switch (pick->policy) {
+    case KVC_POLICY_SHARE:
+        return kvc_score_share(matched, pick->prompt_tokens, (double)w->s->busy,
+                               pick->mean_busy, pick->weight);
+    case KVC_POLICY_MAXMATCH:
+        return kvc_score_share(matched, pick->prompt_tokens, (double)w->s->busy,
+                               pick->mean_busy, 0);
+    default:
+        load = engine_load(pick, w);
+        return -kvc_score_ttft(matched, pick->prompt_tokens, &load,
+                               pick->weight);
+    }
+}
+
+static int is_session_member(const kvc_pick *pick, const proxy_worker *w)
+{
+    return pick->session_route && w->s->route[0]
+           && !strcmp(w->s->route, pick->session_route);
+}
+
 static int is_best_kvcache(proxy_worker *current, proxy_worker *prev_best,
                            void *baton)
 {
     kvc_pick *pick = baton;
     long matched = matched_tokens(pick->matches, current);
     double busy = (double)current->s->busy;
-    double score = kvc_score(matched, pick->prompt_tokens, busy,
-                             pick->mean_busy, pick->weight);
+    double score = member_score(pick, current, matched);
 
+    if (is_session_member(pick, current)) {
+        pick->session_worker = current;
+        pick->session_score = score;
+        pick->session_matched = matched;
+    }
     if (prev_best
         && !kvc_score_prefer(score, busy, matched, pick->best_score,
                              pick->best_busy, pick->best_matched)) {
@@ -164,12 +248,52 @@ static int is_best_kvcache(proxy_worker *current, proxy_worker *prev_best,
     return 1;
 }
 
-/* Remembers the member finally chosen, whoever chose it, and publishes
- * the choice.  The route is copied: the balancer-manager may change the
- * shared one at any time. */
+/* For a request without matches: the session's member if it is among
+ * the candidates (get_best_worker() keeps to the first usable lbset). */
+static int is_best_session(proxy_worker *current, proxy_worker *prev_best,
+                           void *baton)
+{
+    return !prev_best || is_session_member(baton, current);
+}
+
+/* The member that last served the request's session, if any. */
+static const char *session_route(request_rec *r, const kvc_dir_conf *conf,
+                                 kvc_request *req)
+{
+    const kvc_global_conf *g = kvc_config_global();
+    const char *name;
+    kvc_sessions *ss = kvc_shm_sessions();
+    char route[KVC_ROUTE_SIZE];
+    int known = 0;
+
+    if (!req || !conf->session_header || !ss
+        || !(name = apr_table_get(r->headers_in, conf->session_header))
+        || !*name) {
+        return NULL;
+    }
+    req->session_key = apr_palloc(r->pool, KVC_KEY_LEN);
+    kvc_sessions_key(name, strlen(name), req->session_key);
+    if (kvc_shm_lock() == APR_SUCCESS) {
+        known = kvc_sessions_get(ss, req->session_key, apr_time_now(),
+                                 g->session_ttl, route);
+        kvc_shm_unlock();
+    }
+    return known ? apr_pstrdup(r->pool, route) : NULL;
+}
+
+/* Records the member finally chosen, whoever chose it: in the request's
+ * context (and what it publishes), as the session's member, and as prefill
+ * work queued on its engine.  The route is copied: the balancer-manager
+ * may change the shared one at any time. */
 static proxy_worker *chosen(request_rec *r, kvc_request *req,
                             proxy_worker *worker, long matched)
 {
+    const kvc_global_conf *g = kvc_config_global();
+    kvc_signals *sig = kvc_shm_signals();
+    kvc_sessions *ss = kvc_shm_sessions();
+    kvc_instance_signals *e;
+    apr_time_t now = apr_time_now();
+
     if (!req) {
         return worker;
     }
@@ -179,29 +303,61 @@ static proxy_worker *chosen(request_rec *r, kvc_request *req,
                             : NULL;
     req->chosen_matched = worker ? matched : 0;
     kvc_request_publish_choice(r, req);
+    if (!req->chosen_route || kvc_shm_lock() != APR_SUCCESS) {
+        return worker;
+    }
+    if (req->session_key && ss) {
+        kvc_sessions_put(ss, req->session_key, req->chosen_route, now);
+    }
+    if (sig && (e = kvc_signals_find(sig, req->chosen_route, 1))) {
+        /* A prompt of unknown size counts as the usual one. */
+        double uncached = req->prompt_tokens
+                              ? (double)req->prompt_tokens - (double)matched
+                              : e->mean_uncached;
+        double rate = g->prefill_rate > 0
+                          ? g->prefill_rate
+                          : kvc_signals_rate(e, KVC_DEFAULT_PREFILL_RATE);
+
+        kvc_signals_routed(e, uncached, rate, now);
+    }
+    kvc_shm_unlock();
     return worker;
 }
 
-/* Leaves the choice to KVCacheFallbackLBMethod.  KVC_REASON_NONE: no new
- * reason (the request carried no matches; the fixups' reason stands). */
+/* Leaves the choice to KVCacheFallbackLBMethod, or to the session: with
+ * nothing to predict, the member that served the session last is the best
+ * guess of where its prefix is.  KVC_REASON_NONE: no new reason (the
+ * request carried no matches; the fixups' reason stands). */
 static proxy_worker *delegate(proxy_balancer *balancer, request_rec *r,
-                              kvc_request *req, kvc_reason reason)
+                              kvc_request *req, kvc_reason reason,
+                              kvc_pick *pick)
 {
     const proxy_balancer_method *fallback =
         kvc_config_server(r->server)->fallback;
-    proxy_worker *worker = fallback->finder(balancer, r);
+    proxy_worker *worker = NULL;
 
+    if (pick->session_route) {
+        worker = get_best_worker_fn(balancer, r, is_best_session, pick);
+        if (worker && !is_session_member(pick, worker)) {
+            worker = NULL;
+        }
+    }
+    if (!worker) {
+        worker = fallback->finder(balancer, r);
+    }
     if (reason != KVC_REASON_NONE) {
         ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
                       "[kvcache] %s: no preferred member (%s), %s chose %s",
                       balancer->s->name, kvc_reason_name(reason),
-                      fallback->name, worker ? worker->s->name : "none");
+                      pick->session_route && worker
+                              && is_session_member(pick, worker)
+                          ? "the session"
+                          : fallback->name,
+                      worker ? worker->s->name : "none");
         kvc_request_fail(req, reason);
     }
     return chosen(r, req, worker,
-                  req && req->matches && worker
-                      ? matched_tokens(req->matches, worker)
-                      : 0);
+                  req && worker ? matched_tokens(req->matches, worker) : 0);
 }
 
 /* The matches of this request: the fixups' own, or else those another
@@ -230,42 +386,75 @@ static kvc_reason request_matches(request_rec *r, kvc_request **reqp)
     return KVC_REASON_NONE;
 }
 
+static void start_pick(kvc_pick *pick, request_rec *r, const kvc_dir_conf *conf,
+                       const kvc_request *req)
+{
+    const kvc_global_conf *g = kvc_config_global();
+
+    memset(pick, 0, sizeof(*pick));
+    pick->matches = req ? req->matches : NULL;
+    pick->policy = kvc_conf_policy(conf);
+    pick->weight = kvc_conf_load_weight(conf);
+    pick->signals = kvc_shm_signals();
+    pick->now = apr_time_now();
+    pick->fixed_rate = g->prefill_rate > 0;
+    pick->default_rate =
+        pick->fixed_rate ? g->prefill_rate : KVC_DEFAULT_PREFILL_RATE;
+    pick->capacity = (double)g->instance_capacity;
+    /* Matches from another module come without a prompt size: the largest
+     * match is then the best available scale. */
+    pick->prompt_tokens = req && req->prompt_tokens ? (long)req->prompt_tokens
+                          : req && req->best        ? req->best->matched
+                                                    : 1;
+}
+
+/* The session's member, when it is not predicted slower than the best by
+ * more than the margin (seconds, for ttft; scores otherwise). */
+static int session_holds(const kvc_pick *pick, const kvc_dir_conf *conf)
+{
+    double margin =
+        pick->policy == KVC_POLICY_TTFT
+            ? (double)kvc_conf_session_margin(conf) / APR_USEC_PER_SEC
+            : 0;
+
+    return pick->session_worker
+           && pick->best_score - pick->session_score <= margin;
+}
+
 static proxy_worker *find_best_kvcache(proxy_balancer *balancer, request_rec *r)
 {
     const kvc_dir_conf *conf = kvc_config_dir(r);
     kvc_request *req = kvc_request_get(r);
-    kvc_reason reason;
+    kvc_reason reason = request_matches(r, &req);
     proxy_worker *worker;
     kvc_pick pick;
 
-    if ((reason = request_matches(r, &req)) != KVC_REASON_NONE || !req
-        || !req->matches) {
-        return delegate(balancer, r, req, reason);
+    start_pick(&pick, r, conf, req);
+    pick.session_route = session_route(r, conf, req);
+    if (reason != KVC_REASON_NONE || !req || !req->matches) {
+        return delegate(balancer, r, req, reason, &pick);
     }
-    memset(&pick, 0, sizeof(pick));
-    pick.matches = req->matches;
-    pick.weight = kvc_conf_load_weight(conf);
-    /* Matches from another module come without a prompt size: the largest
-     * match is then the best available scale for the hit ratio. */
-    pick.prompt_tokens = req->prompt_tokens ? (long)req->prompt_tokens
-                         : req->best        ? req->best->matched
-                                            : 1;
     reason = survey(balancer, &pick, kvc_conf_min_match_tokens(conf));
     req->best_available = pick.best_available;
     if (reason != KVC_REASON_NONE) {
-        return delegate(balancer, r, req, reason);
+        return delegate(balancer, r, req, reason, &pick);
     }
     worker = get_best_worker_fn(balancer, r, is_best_kvcache, &pick);
     if (!worker) {
-        return delegate(balancer, r, req, KVC_REASON_NO_USABLE_MEMBER);
+        return delegate(balancer, r, req, KVC_REASON_NO_USABLE_MEMBER, &pick);
+    }
+    if (worker != pick.session_worker && session_holds(&pick, conf)) {
+        worker = pick.session_worker;
+        pick.best_score = pick.session_score;
+        pick.best_matched = pick.session_matched;
     }
     ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
                   "[kvcache] %s: routed to %s (route %s, matched %ld of %ld "
-                  "tokens, busy %" APR_SIZE_T_FMT ", mean busy %.2f, "
-                  "score %.3f)",
+                  "tokens, busy %" APR_SIZE_T_FMT ", score %.4f, policy %s%s)",
                   balancer->s->name, worker->s->name, worker->s->route,
                   pick.best_matched, pick.prompt_tokens, worker->s->busy,
-                  pick.mean_busy, pick.best_score);
+                  pick.best_score, kvc_policy_words[pick.policy],
+                  worker == pick.session_worker ? ", session" : "");
     req->reason = KVC_REASON_NONE;
     req->routed = 1;
     return chosen(r, req, worker, pick.best_matched);

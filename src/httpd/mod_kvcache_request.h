@@ -64,6 +64,8 @@ typedef struct {
     const char *chosen_route;
     long chosen_matched;
     int chosen;
+    /** The key of the request's session (KVCacheSessionHeader), or NULL. */
+    unsigned char *session_key;
     /** The cached tokens the engine reported in its answer; -1: none. */
     long found_tokens;
 } kvc_request;

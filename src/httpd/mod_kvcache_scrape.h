@@ -5,7 +5,8 @@
 
 /**
  * @file mod_kvcache_scrape.h
- * @brief The load and memory signals of the inference instances: one
+ * @brief The queue, load and memory signals of the inference instances
+ *        (for the cost model and the cache actions): one
  *        watchdog thread for the whole server (mod_watchdog singleton)
  *        reads every kvcache balancer member's Prometheus /metrics (the
  *        BalancerMember URL plus "/metrics", no second list to keep in

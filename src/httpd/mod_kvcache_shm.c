@@ -27,6 +27,7 @@ typedef struct {
     apr_size_t token_index_offset;
     apr_size_t token_sizes_offset;
     apr_size_t hotset_offset;
+    apr_size_t sessions_offset;
 } kvc_shm_header;
 
 static apr_shm_t *shm;
@@ -79,7 +80,7 @@ static int kvc_shm_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 {
     const kvc_global_conf *g = kvc_config_global();
     apr_uint32_t token_slots = (apr_uint32_t)g->token_cache_size;
-    apr_size_t size, index_off, sizes_off, hotset_off;
+    apr_size_t size, index_off, sizes_off, hotset_off, sessions_off;
     apr_status_t rv;
     char *base;
 
@@ -94,7 +95,12 @@ static int kvc_shm_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     sizes_off = index_off + APR_ALIGN_DEFAULT(kvc_lru_size(token_slots));
     hotset_off =
         sizes_off + APR_ALIGN_DEFAULT(token_slots * sizeof(apr_uint32_t));
-    size = hotset_off + APR_ALIGN_DEFAULT(kvc_hotset_size(g->hot_max_keys));
+    sessions_off =
+        hotset_off
+        + APR_ALIGN_DEFAULT(kvc_hotset_size((apr_uint32_t)g->hot_max_keys));
+    size = sessions_off
+           + APR_ALIGN_DEFAULT(
+               kvc_sessions_size((apr_uint32_t)g->session_max_keys));
 
     rv = create_segment(size, s, pconf);
     if (rv != APR_SUCCESS) {
@@ -110,8 +116,10 @@ static int kvc_shm_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     header->token_index_offset = index_off;
     header->token_sizes_offset = sizes_off;
     header->hotset_offset = hotset_off;
+    header->sessions_offset = sessions_off;
     kvc_lru_init(base + index_off, token_slots);
-    kvc_hotset_init(base + hotset_off, g->hot_max_keys);
+    kvc_hotset_init(base + hotset_off, (apr_uint32_t)g->hot_max_keys);
+    kvc_sessions_init(base + sessions_off, (apr_uint32_t)g->session_max_keys);
 
     /* Picks the mechanism from the Mutex directive, logs its own errors
      * and sets the permissions children need after dropping root. */
@@ -174,6 +182,13 @@ kvc_hotset *kvc_shm_hotset(void)
 {
     return header ? kvc_hotset_attach((char *)header + header->hotset_offset)
                   : NULL;
+}
+
+kvc_sessions *kvc_shm_sessions(void)
+{
+    return header
+               ? kvc_sessions_attach((char *)header + header->sessions_offset)
+               : NULL;
 }
 
 kvc_signals *kvc_shm_signals(void)

@@ -26,6 +26,7 @@
 #include "kvc_breaker.h"
 #include "kvc_hotset.h"
 #include "kvc_lru.h"
+#include "kvc_sessions.h"
 #include "kvc_signals.h"
 #include "kvc_stats.h"
 
@@ -46,6 +47,9 @@ kvc_stats *kvc_shm_stats(void);
 
 /** The hot-key table (KVCacheHotMaxKeys keys). */
 kvc_hotset *kvc_shm_hotset(void);
+
+/** Which member last served each session (KVCacheSessionMaxKeys). */
+kvc_sessions *kvc_shm_sessions(void);
 
 /** What the scraper learned of each instance, and the action rate
  *  limits. */

@@ -41,16 +41,15 @@ static int kvc_status_log(request_rec *r)
         kvc_stats_answer(st, req->chosen_route, (long)req->prompt_tokens,
                          req->chosen_matched, req->found_tokens);
     }
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                  "[kvcache] prompt %s: %s, member %s, matched %ld of "
-                  "%" APR_SIZE_T_FMT " tokens (best available %ld), "
-                  "engine found %s",
-                  req->key ? kvc_key_hex(req->key, KVC_KEY_LOG_CHARS, r->pool)
-                           : "-",
-                  decision, req->chosen_route ? req->chosen_route : "-",
-                  req->chosen_matched, req->prompt_tokens, req->best_available,
-                  req->found_tokens >= 0 ? apr_ltoa(r->pool, req->found_tokens)
-                                         : "-");
+    ap_log_rerror(
+        APLOG_MARK, APLOG_DEBUG, 0, r,
+        "[kvcache] prompt %s: %s, member %s, matched %ld of "
+        "%" APR_SIZE_T_FMT " tokens (best available %ld), "
+        "engine found %s",
+        req->key ? kvc_key_hex(req->key, KVC_KEY_LOG_CHARS, r->pool) : "-",
+        decision, req->chosen_route ? req->chosen_route : "-",
+        req->chosen_matched, req->prompt_tokens, req->best_available,
+        req->found_tokens >= 0 ? apr_ltoa(r->pool, req->found_tokens) : "-");
     return DECLINED;
 }
 

@@ -9,12 +9,12 @@
 
 #define NEAR(a, b) ((a) - (b) < 1e-3 && (b) - (a) < 1e-3)
 
-/* The example in the comment of src/kvc_lbmethod.c, number for number. */
+/* The share score: a busy best match loses to idle members. */
 static void test_score_worked_example(apr_pool_t *p)
 {
-    double a = kvc_score(1536, 2000, 6, 3, 1.0);
-    double b = kvc_score(512, 2000, 2, 3, 1.0);
-    double c = kvc_score(0, 2000, 1, 3, 1.0);
+    double a = kvc_score_share(1536, 2000, 6, 3, 1.0);
+    double b = kvc_score_share(512, 2000, 2, 3, 1.0);
+    double c = kvc_score_share(0, 2000, 1, 3, 1.0);
 
     KVC_CHECK(NEAR(a, -0.232));
     KVC_CHECK(NEAR(b, 0.589));
@@ -22,13 +22,13 @@ static void test_score_worked_example(apr_pool_t *p)
     KVC_CHECK(kvc_score_prefer(c, 1, 0, b, 2, 512));
     KVC_CHECK(!kvc_score_prefer(a, 6, 1536, c, 1, 0));
     /* Equally busy: the cache advantage decides. */
-    KVC_CHECK(NEAR(kvc_score(1536, 2000, 3, 3, 1.0), 0.768));
+    KVC_CHECK(NEAR(kvc_score_share(1536, 2000, 3, 3, 1.0), 0.768));
 }
 
 static void test_score_weight_zero_is_max_match(apr_pool_t *p)
 {
-    double busy_best = kvc_score(1536, 2000, 50, 3, 0.0);
-    double idle_other = kvc_score(512, 2000, 0, 3, 0.0);
+    double busy_best = kvc_score_share(1536, 2000, 50, 3, 0.0);
+    double idle_other = kvc_score_share(512, 2000, 0, 3, 0.0);
 
     KVC_CHECK(NEAR(busy_best, 0.768));
     KVC_CHECK(kvc_score_prefer(busy_best, 50, 1536, idle_other, 0, 512));
@@ -38,11 +38,11 @@ static void test_score_weight_zero_is_max_match(apr_pool_t *p)
  * measured against 1, so a single busy request is not a catastrophe. */
 static void test_score_relative_load(apr_pool_t *p)
 {
-    KVC_CHECK(NEAR(kvc_score(0, 100, 1, 0.25, 1.0), -0.75));
-    KVC_CHECK(NEAR(kvc_score(0, 100, 20, 10, 1.0), -1.0));
-    KVC_CHECK(NEAR(kvc_score(0, 100, 0, 10, 2.0), 2.0));
+    KVC_CHECK(NEAR(kvc_score_share(0, 100, 1, 0.25, 1.0), -0.75));
+    KVC_CHECK(NEAR(kvc_score_share(0, 100, 20, 10, 1.0), -1.0));
+    KVC_CHECK(NEAR(kvc_score_share(0, 100, 0, 10, 2.0), 2.0));
     /* A prompt size of 0 counts as 1 (no division by zero). */
-    KVC_CHECK(NEAR(kvc_score(0, 0, 0, 0, 1.0), 0.0));
+    KVC_CHECK(NEAR(kvc_score_share(0, 0, 0, 0, 1.0), 0.0));
 }
 
 static void test_score_ties(apr_pool_t *p)
@@ -59,8 +59,50 @@ static void test_score_ties(apr_pool_t *p)
     KVC_CHECK(kvc_score_prefer(0.51, 9, 0, 0.5, 0, 99));
 }
 
+static double ttft(long matched, double backlog, double running)
+{
+    kvc_engine_load load = { 10000, backlog, running, 256 };
+
+    return kvc_score_ttft(matched, 8200, &load, 1.0);
+}
+
+/* The ttft example in the comment of mod_kvcache_lbmethod.c. */
+static void test_score_ttft_worked_example(apr_pool_t *p)
+{
+    double a = ttft(8000, 12000, 32), b = ttft(0, 0, 64), c = ttft(0, 3000, 0);
+
+    KVC_CHECK(NEAR(a, 1.3725));
+    KVC_CHECK(NEAR(b, 1.025));
+    KVC_CHECK(NEAR(c, 1.12));
+    KVC_CHECK(kvc_score_prefer(-b, 0, 0, -c, 0, 0));
+    KVC_CHECK(kvc_score_prefer(-b, 0, 0, -a, 0, 8000));
+    /* Less queued, vllm-a wins; only decoding, it wins by far. */
+    KVC_CHECK(NEAR(ttft(8000, 4000, 32), 0.4725));
+    KVC_CHECK(NEAR(ttft(8000, 0, 200), 0.0356));
+}
+
+static void test_score_ttft_edges(apr_pool_t *p)
+{
+    kvc_engine_load load = { 0, -5, -1, 0 };
+
+    /* Nonsense inputs are clamped, never divided by. */
+    KVC_CHECK(NEAR(kvc_score_ttft(0, 10, &load, 1.0), 10));
+    /* A match beyond the prompt leaves nothing to prefill. */
+    load.prefill_rate = 100;
+    KVC_CHECK(NEAR(kvc_score_ttft(50, 10, &load, 1.0), 0));
+    /* Weight 0: the decoding load is ignored. */
+    load.running = 1000;
+    load.capacity = 10;
+    KVC_CHECK(NEAR(kvc_score_ttft(0, 100, &load, 0.0), 1.0));
+    KVC_CHECK(NEAR(kvc_score_ttft(0, 100, &load, 1.0), 101.0));
+}
+
 const kvc_test_case kvc_score_tests[] = {
+    KVC_TEST(test_score_ttft_worked_example),
+    KVC_TEST(test_score_ttft_edges),
     KVC_TEST(test_score_worked_example),
     KVC_TEST(test_score_weight_zero_is_max_match),
-    KVC_TEST(test_score_relative_load), KVC_TEST(test_score_ties), KVC_TEST_END
+    KVC_TEST(test_score_relative_load),
+    KVC_TEST(test_score_ties),
+    KVC_TEST_END
 };

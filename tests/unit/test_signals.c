@@ -66,7 +66,104 @@ static void test_signals_rate_limit(apr_pool_t *p)
     KVC_CHECK(kvc_signals_take_turn(&last, SEC(50), SEC(30)));
 }
 
+#define NEAR(a, b) ((a) - (b) < 1e-6 && (b) - (a) < 1e-6)
+
+static kvc_scrape_sample sample(double prompt, double cached, double seconds,
+                                double prefilled, double waiting)
+{
+    kvc_scrape_sample s;
+
+    memset(&s, 0, sizeof(s));
+    s.engines = 1;
+    s.prompt_tokens = prompt;
+    s.cached_tokens = cached;
+    s.prefill_seconds = seconds;
+    s.prefilled = prefilled;
+    s.waiting = waiting;
+    return s;
+}
+
+/* The queue drains at the prefill rate, grows with every routed request
+ * and never goes below nothing. */
+static void test_signals_fluid_queue(apr_pool_t *p)
+{
+    kvc_signals *sig = apr_pcalloc(p, sizeof(*sig));
+    kvc_instance_signals *e = kvc_signals_find(sig, "vllm-a", 1);
+
+    KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(10)), 0));
+    kvc_signals_routed(e, 3000, 1000, SEC(10));
+    KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(10)), 3000));
+    KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(11)), 2000));
+    kvc_signals_routed(e, 500, 1000, SEC(11));
+    KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(11)), 2500));
+    KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(20)), 0));
+    KVC_CHECK(NEAR(kvc_signals_backlog(NULL, 1000, SEC(20)), 0));
+    /* The usual request follows what is routed. */
+    KVC_CHECK(e->mean_uncached > 500 && e->mean_uncached < 3000);
+}
+
+/* The prefill rate and the usual request come from the counters' growth:
+ * tokens computed (prompt less cached) per second and per request. */
+static void test_signals_learned_rate(apr_pool_t *p)
+{
+    kvc_signals *sig = apr_pcalloc(p, sizeof(*sig));
+    kvc_instance_signals *e = kvc_signals_find(sig, "vllm-a", 1);
+    kvc_scrape_sample s;
+
+    KVC_CHECK(NEAR(kvc_signals_rate(e, 10000), 10000)); /* not yet */
+    s = sample(1000, 0, 1.0, 2, 0);
+    kvc_signals_scraped(e, &s, 10000, SEC(1));
+    KVC_CHECK(NEAR(kvc_signals_rate(e, 10000), 10000)); /* one point */
+    /* 12,000 tokens, 2,000 of them cached, in 2 s over 5 requests. */
+    s = sample(13000, 2000, 3.0, 7, 0);
+    kvc_signals_scraped(e, &s, 10000, SEC(2));
+    KVC_CHECK(NEAR(kvc_signals_rate(e, 1), 5000));
+    KVC_CHECK(NEAR(e->mean_uncached, 2000));
+    /* Two engines behind the member prefill twice as fast together. */
+    s = sample(23000, 2000, 5.0, 12, 0);
+    s.engines = 2;
+    kvc_signals_scraped(e, &s, 10000, SEC(3));
+    KVC_CHECK(NEAR(kvc_signals_rate(e, 1), 0.7 * 5000 + 0.3 * 10000));
+    /* A restarted engine (counters back to small) teaches nothing. */
+    s = sample(100, 0, 0.1, 1, 0);
+    kvc_signals_scraped(e, &s, 10000, SEC(4));
+    KVC_CHECK(NEAR(kvc_signals_rate(e, 1), 6500));
+    /* An engine that publishes no counters keeps the default. */
+    e = kvc_signals_find(sig, "vllm-b", 1);
+    s = sample(-1, 0, -1, 0, 0);
+    kvc_signals_scraped(e, &s, 10000, SEC(4));
+    s = sample(-1, 0, -1, 0, 0);
+    kvc_signals_scraped(e, &s, 10000, SEC(5));
+    KVC_CHECK(NEAR(kvc_signals_rate(e, 10000), 10000));
+}
+
+/* A scrape raises the queue to the engine's waiting requests of the usual
+ * size (it sees what other gateways sent) but never lowers what this
+ * server routed and the engine cannot have prefilled yet. */
+static void test_signals_scrape_sets_queue(apr_pool_t *p)
+{
+    kvc_signals *sig = apr_pcalloc(p, sizeof(*sig));
+    kvc_instance_signals *e = kvc_signals_find(sig, "vllm-a", 1);
+    kvc_scrape_sample s = sample(-1, 0, -1, 0, 4);
+
+    kvc_signals_scraped(e, &s, 1000, SEC(1));
+    KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(1)),
+                   4 * KVC_SIGNALS_USUAL_REQUEST));
+    kvc_signals_routed(e, 6000, 1000, SEC(1)); /* 10,000 queued */
+    s = sample(-1, 0, -1, 0, 1);
+    kvc_signals_scraped(e, &s, 1000, SEC(2));
+    KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(2)), 9000));
+    s = sample(-1, 0, -1, 0, 0);
+    kvc_signals_scraped(e, &s, 1000, SEC(30));
+    KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(30)), 0));
+}
+
 const kvc_test_case kvc_signals_tests[] = {
-    KVC_TEST(test_signals_table), KVC_TEST(test_signals_load_and_freshness),
-    KVC_TEST(test_signals_rate_limit), KVC_TEST_END
+    KVC_TEST(test_signals_table),
+    KVC_TEST(test_signals_load_and_freshness),
+    KVC_TEST(test_signals_rate_limit),
+    KVC_TEST(test_signals_fluid_queue),
+    KVC_TEST(test_signals_learned_rate),
+    KVC_TEST(test_signals_scrape_sets_queue),
+    KVC_TEST_END
 };
