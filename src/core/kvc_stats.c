@@ -129,6 +129,9 @@ void kvc_stats_answer(kvc_stats *st, const char *route, long prompt_tokens,
             b++;
         }
         apr_atomic_inc64(&st->prediction_error[b]);
+        /* Two's complement: adding a negative amount wraps as it should. */
+        apr_atomic_add64(&st->prediction_error_micros,
+                         (apr_uint64_t)(apr_int64_t)(error * 1e6));
     }
     if (slot) {
         apr_atomic_inc64(&slot->answers);
@@ -363,6 +366,97 @@ static void render_prometheus(kvc_out *out, const kvc_stats *st,
     }
 }
 
+/* Did the predictions come true?  Per member, what was predicted for the
+ * answers that reported their cached tokens and what the engines found;
+ * the error as a share of the prompt; and the engines as the cost model
+ * sees them. */
+static void render_prometheus_answers(kvc_out *out, const kvc_stats *st,
+                                      const kvc_stats_gauges *g)
+{
+    static const struct {
+        const char *name, *help;
+        apr_size_t offset;
+    } per_route[] = {
+        { "kvcache_answers_counted_total",
+          "Answers that reported the cached tokens the engine found.",
+          offsetof(kvc_route_stats, answers) },
+        { "kvcache_predicted_cached_tokens_total",
+          "Cached tokens predicted for those answers' members.",
+          offsetof(kvc_route_stats, predicted_tokens) },
+        { "kvcache_found_cached_tokens_total",
+          "Cached tokens the engines found for those answers.",
+          offsetof(kvc_route_stats, found_tokens) },
+    };
+    static const struct {
+        const char *name, *help;
+        apr_size_t offset;
+    } per_engine[] = {
+        { "kvcache_engine_prefill_rate_tokens",
+          "Tokens per second the engine prefills (learned or configured).",
+          offsetof(kvc_engine_gauges, prefill_rate) },
+        { "kvcache_engine_backlog_tokens",
+          "Prefill work queued on the engine, as the cost model sees it.",
+          offsetof(kvc_engine_gauges, backlog_tokens) },
+        { "kvcache_engine_waiting_requests",
+          "Requests waiting on the engine at the last scrape.",
+          offsetof(kvc_engine_gauges, waiting) },
+        { "kvcache_engine_running_requests",
+          "Requests running on the engine at the last scrape.",
+          offsetof(kvc_engine_gauges, running) },
+        { "kvcache_engine_kv_usage_ratio",
+          "KV-cache usage of the engine at the last scrape.",
+          offsetof(kvc_engine_gauges, kv_usage) },
+        { "kvcache_engine_scrape_age_seconds",
+          "Seconds since the engine's metrics were last read (-1: never).",
+          offsetof(kvc_engine_gauges, scrape_age) },
+    };
+    apr_uint64_t cumulative = 0;
+    apr_size_t k;
+    int i;
+
+    for (k = 0; k < sizeof(per_route) / sizeof(*per_route); k++) {
+        prom_header(out, per_route[k].name, "counter", per_route[k].help);
+        for (i = 0; i < routes_claimed(st); i++) {
+            const kvc_route_stats *r = &st->routes[i];
+
+            if (apr_atomic_read32((volatile apr_uint32_t *)&r->ready)) {
+                emit(out, "%s{route=\"%s\"} " U64 "\n", per_route[k].name,
+                     escaped(out->pool, r->route),
+                     rd((const apr_uint64_t *)((const char *)r
+                                               + per_route[k].offset)));
+            }
+        }
+    }
+    prom_header(out, "kvcache_prediction_error_ratio", "histogram",
+                "(found - predicted) / prompt tokens, per counted answer.");
+    for (i = 0; i <= KVC_ERROR_BUCKETS; i++) {
+        cumulative += rd(&st->prediction_error[i]);
+        if (i < KVC_ERROR_BUCKETS) {
+            emit(out,
+                 "kvcache_prediction_error_ratio_bucket{le=\"%g\"} " U64 "\n",
+                 kvc_stats_error_bounds[i], cumulative);
+        }
+    }
+    emit(out, "kvcache_prediction_error_ratio_bucket{le=\"+Inf\"} " U64 "\n",
+         cumulative);
+    emit(out, "kvcache_prediction_error_ratio_sum %.6f\n",
+         (double)(apr_int64_t)rd(&st->prediction_error_micros) / 1e6);
+    emit(out, "kvcache_prediction_error_ratio_count " U64 "\n", cumulative);
+    prom_header(out, "kvcache_sessions", "gauge",
+                "Sessions whose member is remembered.");
+    emit(out, "kvcache_sessions " U64 "\n", g->sessions);
+    for (k = 0; k < sizeof(per_engine) / sizeof(*per_engine); k++) {
+        prom_header(out, per_engine[k].name, "gauge", per_engine[k].help);
+        for (i = 0; i < g->engines_count; i++) {
+            const kvc_engine_gauges *e = &g->engines[i];
+
+            emit(out, "%s{route=\"%s\"} %.6g\n", per_engine[k].name,
+                 escaped(out->pool, e->route),
+                 *(const double *)((const char *)e + per_engine[k].offset));
+        }
+    }
+}
+
 static void render_json(kvc_out *out, const kvc_stats *st,
                         const kvc_stats_gauges *g)
 {
@@ -443,6 +537,7 @@ const char *kvc_stats_render(const kvc_stats *st,
     out.parts = apr_array_make(p, 256, sizeof(const char *));
     if (prometheus) {
         render_prometheus(&out, st, gauges);
+        render_prometheus_answers(&out, st, gauges);
     }
     else {
         render_json(&out, st, gauges);

@@ -71,9 +71,21 @@ typedef struct {
     apr_uint64_t answer_predicted_tokens;
     apr_uint64_t answer_found_tokens;
     apr_uint64_t prediction_error[KVC_ERROR_BUCKETS + 1]; /* last: +Inf */
+    apr_uint64_t prediction_error_micros; /* their sum, 1e-6 units, signed */
     apr_uint32_t routes_used;
     kvc_route_stats routes[KVC_STATS_ROUTES];
 } kvc_stats;
+
+/** What the cost model knows of one engine, for the gauges. */
+typedef struct {
+    const char *route;
+    double prefill_rate;   /* tokens/s, learned or configured */
+    double backlog_tokens; /* prefill work queued, now */
+    double waiting;        /* as scraped */
+    double running;
+    double kv_usage;
+    double scrape_age; /* seconds since the last scrape; < 0: never */
+} kvc_engine_gauges;
 
 /** State that is not a counter, gathered when rendering. */
 typedef struct {
@@ -81,6 +93,9 @@ typedef struct {
     apr_uint64_t breaker_opens[KVC_ROLE_COUNT];
     apr_uint64_t token_cache_entries;
     apr_uint64_t hot_keys;
+    apr_uint64_t sessions;
+    const kvc_engine_gauges *engines;
+    int engines_count;
 } kvc_stats_gauges;
 
 /** Counts one upstream call (lock-free). */

@@ -8,12 +8,16 @@
 #include "http_log.h"
 #include "http_protocol.h"
 #include "http_request.h"
+#include "apr_atomic.h"
 #include "apr_strings.h"
 #include "mod_status.h"
 
 #include "kvc_extract.h"
 #include "kvc_hotset.h"
+#include "kvc_sessions.h"
+#include "kvc_signals.h"
 #include "kvc_stats.h"
+#include "mod_kvcache_config.h"
 #include "mod_kvcache_request.h"
 #include "mod_kvcache_shm.h"
 #include "mod_kvcache_status.h"
@@ -53,8 +57,43 @@ static int kvc_status_log(request_rec *r)
     return DECLINED;
 }
 
-static void gather_gauges(kvc_stats_gauges *g)
+/* The engines as the cost model sees them, read without a lock (see
+ * kvc_signals.h): a status page may show a state a moment old. */
+static void gather_engines(kvc_stats_gauges *g, apr_pool_t *p)
 {
+    const kvc_global_conf *conf = kvc_config_global();
+    const kvc_signals *sig = kvc_shm_signals();
+    apr_uint32_t n =
+        sig ? apr_atomic_read32((volatile apr_uint32_t *)&sig->count) : 0;
+    kvc_engine_gauges *engines;
+    apr_time_t now = apr_time_now();
+    apr_uint32_t i;
+
+    n = n < KVC_SIGNALS_MAX ? n : KVC_SIGNALS_MAX;
+    engines = apr_pcalloc(p, (n ? n : 1) * sizeof(*engines));
+    for (i = 0; i < n; i++) {
+        const kvc_instance_signals *e = &sig->entries[i];
+        double rate = conf->prefill_rate > 0
+                          ? conf->prefill_rate
+                          : kvc_signals_rate(e, KVC_DEFAULT_PREFILL_RATE);
+
+        engines[i].route = e->id;
+        engines[i].prefill_rate = rate;
+        engines[i].backlog_tokens = kvc_signals_backlog(e, rate, now);
+        engines[i].waiting = e->waiting;
+        engines[i].running = e->running;
+        engines[i].kv_usage = e->kv_usage;
+        engines[i].scrape_age =
+            e->scraped_at ? (double)(now - e->scraped_at) / APR_USEC_PER_SEC
+                          : -1;
+    }
+    g->engines = engines;
+    g->engines_count = (int)n;
+}
+
+static void gather_gauges(kvc_stats_gauges *g, apr_pool_t *p)
+{
+    kvc_sessions *ss = kvc_shm_sessions();
     int i;
 
     memset(g, 0, sizeof(*g));
@@ -68,6 +107,8 @@ static void gather_gauges(kvc_stats_gauges *g)
     }
     g->token_cache_entries = kvc_tokstore_entries();
     g->hot_keys = kvc_shm_hotset() ? kvc_hotset_keys(kvc_shm_hotset()) : 0;
+    g->sessions = ss ? kvc_sessions_count(ss) : 0;
+    gather_engines(g, p);
 }
 
 static int wants_prometheus(request_rec *r)
@@ -102,7 +143,7 @@ static int kvc_status_handler(request_rec *r)
     if (!st) {
         return HTTP_SERVICE_UNAVAILABLE;
     }
-    gather_gauges(&gauges);
+    gather_gauges(&gauges, r->pool);
     prometheus = wants_prometheus(r);
     ap_set_content_type(r, prometheus
                                ? "text/plain; version=0.0.4; charset=utf-8"
@@ -112,6 +153,35 @@ static int kvc_status_handler(request_rec *r)
         ap_rputs(kvc_stats_render(st, &gauges, prometheus, r->pool), r);
     }
     return OK;
+}
+
+/* Per member: found / predicted, where answers said.  Far below 100%
+ * the controller promises what the engine does not have (a hash-seed
+ * mismatch, a lying controller); far above, the engine has what routing
+ * did not know of (wrong route= ids, a GPU cache the controller does not
+ * see). */
+static void status_members(request_rec *r, const kvc_stats *st)
+{
+    int i,
+        n = (int)apr_atomic_read32((volatile apr_uint32_t *)&st->routes_used);
+
+    for (i = 0; i < n && i < KVC_STATS_ROUTES; i++) {
+        const kvc_route_stats *m = &st->routes[i];
+
+        if (!apr_atomic_read32((volatile apr_uint32_t *)&m->ready)
+            || !m->answers) {
+            continue;
+        }
+        ap_rprintf(r,
+                   "<dd>%s: %" APR_UINT64_T_FMT
+                   " answers, found %" APR_UINT64_T_FMT " of %" APR_UINT64_T_FMT
+                   " predicted cached tokens (%.1f%%)</dd>\n",
+                   ap_escape_html(r->pool, m->route), m->answers,
+                   m->found_tokens, m->predicted_tokens,
+                   m->predicted_tokens ? 100.0 * (double)m->found_tokens
+                                             / (double)m->predicted_tokens
+                                       : 0.0);
+    }
 }
 
 /* A few lines in server-status: enough to see at a glance whether routing
@@ -125,7 +195,7 @@ static int kvc_status_hook(request_rec *r, int flags)
     if (!st) {
         return OK;
     }
-    gather_gauges(&g);
+    gather_gauges(&g, r->pool);
     prompt = st->prompt_tokens;
     matched = st->matched_tokens;
     best = st->best_matched_tokens;
@@ -137,10 +207,14 @@ static int kvc_status_hook(request_rec *r, int flags)
                    "KVCacheMatchedTokens: %" APR_UINT64_T_FMT "\n"
                    "KVCacheBestMatchedTokens: %" APR_UINT64_T_FMT "\n"
                    "KVCacheTokenCacheEntries: %" APR_UINT64_T_FMT "\n"
+                   "KVCacheAnswersCounted: %" APR_UINT64_T_FMT "\n"
+                   "KVCachePredictedCachedTokens: %" APR_UINT64_T_FMT "\n"
+                   "KVCacheFoundCachedTokens: %" APR_UINT64_T_FMT "\n"
                    "KVCacheBreakers: tokenize=%s lookup=%s manage=%s\n",
                    st->seen, st->routed, prompt, matched, best,
-                   g.token_cache_entries, g.breaker_state[0],
-                   g.breaker_state[1], g.breaker_state[2]);
+                   g.token_cache_entries, st->answers,
+                   st->answer_predicted_tokens, st->answer_found_tokens,
+                   g.breaker_state[0], g.breaker_state[1], g.breaker_state[2]);
         return OK;
     }
     ap_rputs("<hr />\n<h2>KV-cache routing (mod_kvcache)</h2>\n<dl>\n", r);
@@ -154,6 +228,18 @@ static int kvc_status_hook(request_rec *r, int flags)
                "available %.1f%%</dt>\n",
                prompt ? 100.0 * (double)matched / (double)prompt : 0.0,
                prompt ? 100.0 * (double)best / (double)prompt : 0.0);
+    ap_rprintf(r,
+               "<dt>engines found %" APR_UINT64_T_FMT
+               " cached tokens where %" APR_UINT64_T_FMT
+               " were predicted (%.1f%%), over %" APR_UINT64_T_FMT
+               " answers that said</dt>\n",
+               st->answer_found_tokens, st->answer_predicted_tokens,
+               st->answer_predicted_tokens
+                   ? 100.0 * (double)st->answer_found_tokens
+                         / (double)st->answer_predicted_tokens
+                   : 0.0,
+               st->answers);
+    status_members(r, st);
     ap_rprintf(r,
                "<dt>token cache: %" APR_UINT64_T_FMT " hits, %" APR_UINT64_T_FMT
                " misses, %" APR_UINT64_T_FMT " entries</dt>\n",
