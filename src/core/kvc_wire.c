@@ -133,13 +133,23 @@ static APR_INLINE int kvc_token_id(const char **pp, const char *end,
     return 1;
 }
 
-/* The hot loop: an array of non-negative integers, s->p at '['.  Ids are
- * appended to a pool array sized from the bytes left: compact output
- * spends six to seven bytes per id of a 32k-256k vocabulary, so a fifth
- * of the length almost never needs the doubling below (which would copy
- * the array and strand the old block in the request pool).
+/* Where the ids of a "tokens" array go: one pool block, sized from the
+ * bytes left when the first array starts.  Compact output spends six to
+ * seven bytes per id of a 32k-256k vocabulary, so a fifth of the length
+ * almost never needs the doubling below (which copies the ids and
+ * strands the old block in the pool).  A repeated "tokens" reuses the
+ * block: allocating one per member would let a body of many small
+ * arrays cost memory quadratic in its length.
  */
-static int kvc_scan_token_array(kvc_json_scan *s, apr_pool_t *pool,
+typedef struct {
+    apr_pool_t *pool;
+    apr_int32_t *ids;
+    apr_size_t cap;
+} kvc_id_buffer;
+
+/* The hot loop: an array of non-negative integers, s->p at '['.  On
+ * failure s->p is unspecified and *t unchanged. */
+static int kvc_scan_token_array(kvc_json_scan *s, kvc_id_buffer *buf,
                                 kvc_tokens *t)
 {
     const char *p = s->p + 1;
@@ -156,8 +166,12 @@ static int kvc_scan_token_array(kvc_json_scan *s, apr_pool_t *pool,
         t->count = 0;
         return 1;
     }
-    cap = (apr_size_t)(end - p) / 5 + 16;
-    ids = apr_palloc(pool, cap * sizeof(*ids));
+    if (buf->ids == NULL) {
+        buf->cap = (apr_size_t)(end - p) / 5 + 16;
+        buf->ids = apr_palloc(buf->pool, buf->cap * sizeof(*buf->ids));
+    }
+    ids = buf->ids;
+    cap = buf->cap;
 
     for (;;) {
         apr_uint64_t v;
@@ -166,16 +180,17 @@ static int kvc_scan_token_array(kvc_json_scan *s, apr_pool_t *pool,
             return 0;
         }
         if (n == cap) {
-            apr_int32_t *grown = apr_palloc(pool, 2 * cap * sizeof(*ids));
+            apr_int32_t *grown =
+                apr_palloc(buf->pool, 2 * cap * sizeof(*grown));
 
             memcpy(grown, ids, n * sizeof(*ids));
-            ids = grown;
-            cap *= 2;
+            buf->ids = ids = grown;
+            buf->cap = cap = 2 * cap;
         }
         ids[n++] = (apr_int32_t)v;
 
         /* Anything but blanks and then ',' or ']' ("1.0", "1e3", an
-         * eleventh digit, "01") is garbage.
+         * eleventh digit, "01") is not an id list.
          */
         while (p < end && KVC_JSON_WS(*p)) {
             p++;
@@ -206,10 +221,13 @@ kvc_wire_status kvc_wire_parse_tokens(const char *body, apr_size_t len,
                                       apr_pool_t *p, kvc_tokens *out)
 {
     kvc_tokens found = { NULL, 0 };
+    kvc_id_buffer buf = { p, NULL, 0 };
     kvc_json_scan s;
     kvc_json_step step;
     kvc_json_str name;
     apr_size_t count = 0;
+    /* The last "tokens" seen is not null, [] or an id list. */
+    int unusable = 0;
 
     out->ids = NULL;
     out->count = 0;
@@ -225,29 +243,37 @@ kvc_wire_status kvc_wire_parse_tokens(const char *body, apr_size_t len,
     }
     s.p++;
     while ((step = kvc_json_member(&s, &count, &name)) == KVC_JSON_ITEM) {
+        const char *value = s.p;
+
         if (!kvc_json_str_is(&name, "tokens")) {
             if (!kvc_json_skip_value(&s, 1)) {
                 return KVC_WIRE_GARBAGE;
             }
+            continue;
         }
-        else if (*s.p == '[') {
-            if (!kvc_scan_token_array(&s, p, &found)) {
-                return KVC_WIRE_GARBAGE;
-            }
+        /* The last "tokens" wins, so an unusable one only decides when
+         * no other follows: until then it need only be valid JSON.
+         */
+        unusable = 0;
+        if (*s.p == '[' && kvc_scan_token_array(&s, &buf, &found)) {
+            continue;
         }
-        else if (kvc_json_literal(&s, "null", 4)) {
-            found.ids = NULL;
-            found.count = 0;
+        found.ids = NULL;
+        found.count = 0;
+        if (kvc_json_literal(&s, "null", 4)) {
+            continue;
         }
-        else {
+        s.p = value;
+        if (!kvc_json_skip_value(&s, 1)) {
             return KVC_WIRE_GARBAGE;
         }
+        unusable = 1;
     }
     if (step == KVC_JSON_ERROR) {
         return KVC_WIRE_GARBAGE;
     }
     kvc_json_skip_ws(&s);
-    if (s.p != s.end) {
+    if (s.p != s.end || unusable) {
         return KVC_WIRE_GARBAGE;
     }
     if (found.count == 0) {

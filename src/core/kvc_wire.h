@@ -48,10 +48,11 @@ const char *kvc_wire_status_reason(kvc_wire_status status);
  * Only the top-level "tokens" member is used; every other member, of any
  * JSON type, is validated and skipped.  Token ids must be JSON integers
  * in 0..KVC_TOKEN_MAX written without sign, fraction or exponent.  If
- * "tokens" occurs more than once the last one wins, as in Python's json.
- * Single pass over the bytes with the kvc_json scanner: a 128k-token
- * response must not cost a json-c tree of 128k objects on the request
- * path.
+ * "tokens" occurs more than once the last one wins, as in Python's json:
+ * an earlier one only has to be valid JSON, whatever it holds.  Single
+ * pass over the bytes: a 128k-token response must not cost a tree of
+ * 128k objects on the request path; memory stays linear in len however
+ * often "tokens" repeats.
  * @param body response body (not NUL-terminated)
  * @param len its length
  * @param p pool for the id array
@@ -60,14 +61,15 @@ const char *kvc_wire_status_reason(kvc_wire_status status);
  *         []; KVC_WIRE_GARBAGE for anything that is not one valid JSON
  *         object as kvc_json.h defines it (trailing junk, truncation, bad
  *         escapes or UTF-8, nesting deeper than KVC_JSON_MAX_DEPTH levels)
- *         or whose "tokens" is not an array of such integers
+ *         or whose last "tokens" is neither null nor an array of such
+ *         integers
  */
 kvc_wire_status kvc_wire_parse_tokens(const char *body, apr_size_t len,
                                       apr_pool_t *p, kvc_tokens *out);
 
 /**
  * Build the LMCache /lookup request body {"tokens":[1,2,3]}.
- * @param t the tokens (count 0 gives {"tokens":[]})
+ * @param t the tokens (NULL or count 0 gives {"tokens":[]})
  * @param p pool for the body
  * @param len if not NULL, receives the body length
  * @return the NUL-terminated body, or NULL if its size would overflow

@@ -214,6 +214,76 @@ static void test_tokens_duplicate_last_wins(apr_pool_t *p)
                   KVC_WIRE_EMPTY);
     KVC_CHECK_INT(tok("{\"tokens\":[1],\"tokens\":null}", p, &t),
                   KVC_WIRE_EMPTY);
+
+    /* An earlier "tokens" that holds no ids only has to be valid JSON:
+     * the last one decides, as in Python's json (vLLM's side).  Found by
+     * fuzz_tokenize against json-c: fuzz/regressions/tokenize/. */
+    KVC_CHECK_INT(tok("{\"tokens\":1,\"tokens\":null}", p, &t), KVC_WIRE_EMPTY);
+    KVC_CHECK_INT(tok("{\"tokens\":\"x\",\"a\":0,\"tokens\":[]}", p, &t),
+                  KVC_WIRE_EMPTY);
+    KVC_CHECK_INT(tok("{\"tokens\":{\"a\":[1]},\"tokens\":[2,3]}", p, &t),
+                  KVC_WIRE_OK);
+    KVC_CHECK(t.count == 2 && id_at(&t, 0) == 2 && id_at(&t, 1) == 3);
+    KVC_CHECK_INT(tok("{\"tokens\":[1,2.5,3],\"tokens\":[4]}", p, &t),
+                  KVC_WIRE_OK);
+    KVC_CHECK(t.count == 1 && id_at(&t, 0) == 4);
+    KVC_CHECK_INT(tok("{\"tokens\":[1,-2],\"tokens\":[5,6,7],\"x\":1}", p, &t),
+                  KVC_WIRE_OK);
+    KVC_CHECK(t.count == 3 && id_at(&t, 0) == 5 && id_at(&t, 2) == 7);
+    /* ...but the last one must be usable, and every one valid JSON. */
+    KVC_CHECK_INT(tok("{\"tokens\":[1],\"tokens\":[1.5]}", p, &t),
+                  KVC_WIRE_GARBAGE);
+    KVC_CHECK_INT(tok("{\"tokens\":null,\"tokens\":\"x\"}", p, &t),
+                  KVC_WIRE_GARBAGE);
+    KVC_CHECK_INT(tok("{\"tokens\":[1,],\"tokens\":[2]}", p, &t),
+                  KVC_WIRE_GARBAGE);
+    KVC_CHECK_INT(tok("{\"tokens\":[1,\"\\x\"],\"tokens\":[2]}", p, &t),
+                  KVC_WIRE_GARBAGE);
+    KVC_CHECK_INT(tok("{\"tokens\":nul,\"tokens\":[2]}", p, &t),
+                  KVC_WIRE_GARBAGE);
+    KVC_CHECK(t.count == 0 && t.ids == NULL);
+}
+
+/* However often "tokens" repeats, one id buffer serves: a body of many
+ * small arrays must not cost an allocation sized from the rest of the
+ * body per member (memory quadratic in its length). */
+static void test_tokens_repeated_many(apr_pool_t *p)
+{
+    const apr_size_t members = 200000;
+    static const char one[] = "\"tokens\":[1,2,3],";
+    apr_size_t len =
+        1 + members * (sizeof(one) - 1) + sizeof("\"tokens\":[4,5]}");
+    char *body = apr_palloc(p, len), *o = body;
+    apr_size_t i;
+    kvc_tokens t;
+
+    *o++ = '{';
+    for (i = 0; i < members; i++) {
+        memcpy(o, one, sizeof(one) - 1);
+        o += sizeof(one) - 1;
+    }
+    memcpy(o, "\"tokens\":[4,5]}", sizeof("\"tokens\":[4,5]}") - 1);
+    o += sizeof("\"tokens\":[4,5]}") - 1;
+    KVC_CHECK_INT(tok_len(body, (apr_size_t)(o - body), p, &t), KVC_WIRE_OK);
+    KVC_CHECK(t.count == 2 && id_at(&t, 0) == 4 && id_at(&t, 1) == 5);
+    /* The same with a dense array first, which grows the buffer. */
+    o = body;
+    *o++ = '{';
+    memcpy(o, "\"tokens\":[", 10);
+    o += 10;
+    for (i = 0; i < 100000; i++) {
+        memcpy(o, "7,", 2);
+        o += 2;
+    }
+    memcpy(o, "7],", 3);
+    o += 3;
+    for (i = 0; i < 1000; i++) {
+        memcpy(o, one, sizeof(one) - 1);
+        o += sizeof(one) - 1;
+    }
+    o[-1] = '}';
+    KVC_CHECK_INT(tok_len(body, (apr_size_t)(o - body), p, &t), KVC_WIRE_OK);
+    KVC_CHECK(t.count == 3 && id_at(&t, 0) == 1 && id_at(&t, 2) == 3);
 }
 
 static void test_tokens_empty(apr_pool_t *p)
@@ -1066,6 +1136,7 @@ const kvc_test_case kvc_wire_tests[] = {
     KVC_TEST(test_tokens_extra_fields),
     KVC_TEST(test_tokens_escapes_in_other_keys),
     KVC_TEST(test_tokens_duplicate_last_wins),
+    KVC_TEST(test_tokens_repeated_many),
     KVC_TEST(test_tokens_empty),
     KVC_TEST(test_tokens_garbage),
     KVC_TEST(test_tokens_len_bounds_body),
