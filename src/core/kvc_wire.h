@@ -1,3 +1,8 @@
+/* Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ * use this file except in compliance with the License.  You may obtain a copy
+ * of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
 /**
  * @file kvc_wire.h
  * @brief Upstream wire formats: vLLM /tokenize, LMCache /lookup, and the
@@ -5,7 +10,10 @@
  *
  * Every parser takes a buffer and its length; buffers need not be
  * NUL-terminated and are never read past len.  All results are allocated
- * from the pool passed in.
+ * from the pool passed in.  Every parser reads JSON with the kvc_json
+ * scanner, in one pass and without a tree, so all of them agree on what
+ * valid JSON is (kvc_json.h); every body sent is written with
+ * kvc_json_writer.h.
  */
 
 #ifndef KVC_WIRE_H
@@ -77,6 +85,31 @@ kvc_wire_status kvc_wire_parse_tokens(const char *body, apr_size_t len,
 const char *kvc_wire_lookup_request(const kvc_tokens *t, apr_pool_t *p,
                                     apr_size_t *len);
 
+/** What a cache-action body holds (LMCache /pin, /compress, /clear, Pixiu
+ *  /evict); members that are NULL are left out of the body. */
+typedef struct {
+    const char *instance_id;  /**< required */
+    const char *location;     /**< /pin, /compress, /clear */
+    const char *method;       /**< /compress */
+    const kvc_tokens *tokens; /**< /pin, /compress, /evict */
+} kvc_wire_action;
+
+/**
+ * Build a cache-action body, e.g. for /compress
+ * {"instance_id":"vllm-a","location":"LocalCPUBackend","method":"cachegen",
+ * "tokens":[1,2,3]}: members in that order, strings escaped by the JSON
+ * writer (whatever the configuration or a controller put in them, the
+ * body stays one valid JSON object), tokens written as by
+ * kvc_wire_lookup_request().
+ * @param action the members
+ * @param p pool for the body
+ * @param len if not NULL, receives the body length
+ * @return the NUL-terminated body, or NULL if action or its instance_id
+ *         is NULL or the size would overflow
+ */
+const char *kvc_wire_action_request(const kvc_wire_action *action,
+                                    apr_pool_t *p, apr_size_t *len);
+
 /**
  * Parse an LMCache /lookup response, e.g.
  * {"event_id":"e","layout_info":{"vllm-a":["LocalCPUBackend",512]}}.
@@ -88,7 +121,10 @@ const char *kvc_wire_lookup_request(const kvc_tokens *t, apr_pool_t *p,
  * location that is a string but not a plain name (printable ASCII, no
  * blanks or quotes, at most 255 bytes) only yields location NULL.
  * Entries keep the response order; a repeated id keeps its first
- * position and its last value.
+ * position and its last value (ids are compared decoded, in full), and
+ * counts once in *skipped if that value is malformed.  As everywhere, a
+ * repeated member ("layout_info", or "0" and "1" in the object form)
+ * counts with its last value.
  * @param body response body (not NUL-terminated)
  * @param len its length
  * @param p pool for the result
@@ -97,7 +133,9 @@ const char *kvc_wire_lookup_request(const kvc_tokens *t, apr_pool_t *p,
  * @param skipped if not NULL, receives the number of skipped entries
  * @return KVC_WIRE_OK with at least one match; KVC_WIRE_EMPTY when
  *         layout_info is missing, null, {} or every entry was skipped;
- *         KVC_WIRE_GARBAGE when the body is not a JSON object or
+ *         KVC_WIRE_GARBAGE when the body is not a JSON object, holds
+ *         a string with an escaped NUL (\u0000: no real answer has one,
+ *         and an id cut at it could pass for another), or its
  *         layout_info is neither an object nor null
  */
 kvc_wire_status kvc_wire_parse_lookup(const char *body, apr_size_t len,
