@@ -1,19 +1,30 @@
+/* Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ * use this file except in compliance with the License.  You may obtain a copy
+ * of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
 /**
  * @file fuzz_common.c
  * @brief Pool set-up and the exact-size apr_palloc() shim of the fuzz
- *        targets (see fuzz_common.h).
+ *        targets, the json-c front end and the reference checks they
+ *        share (see fuzz_common.h).
  */
 
+#include <limits.h>
 #include <string.h>
 
+#include <json.h>
+
 #include "apr_general.h"
+
+#include "kvc_json.h"
 
 #include "fuzz_common.h"
 
 static apr_pool_t *fz_root;
 static apr_pool_t *fz_pool;
 static void **fz_allocs;
-static size_t fz_nallocs, fz_capallocs;
+static size_t fz_nallocs, fz_capallocs, fz_nbytes;
 static int fz_tracking;
 
 /* Provided by the linker under -Wl,--wrap=apr_palloc. */
@@ -43,7 +54,22 @@ void *__wrap_apr_palloc(apr_pool_t *p, apr_size_t size)
         abort();
     }
     fz_allocs[fz_nallocs++] = m;
+    fz_nbytes += size;
     return m;
+}
+
+/* Provided by the linker under -Wl,--wrap=apr_generate_random_bytes: the
+ * core seeds its hash tables at random (kvc_lru), which would make the
+ * course of a run, and whether a crash reproduces, a matter of chance.
+ * Under the fuzzers every "random" byte is the same. */
+apr_status_t __wrap_apr_generate_random_bytes(unsigned char *buf,
+                                              apr_size_t length);
+
+apr_status_t __wrap_apr_generate_random_bytes(unsigned char *buf,
+                                              apr_size_t length)
+{
+    memset(buf, 0x5a, length);
+    return APR_SUCCESS;
 }
 
 apr_pool_t *fz_begin(void)
@@ -74,6 +100,17 @@ void fz_end(void)
         free(fz_allocs[i]);
     }
     fz_nallocs = 0;
+    fz_nbytes = 0;
+}
+
+size_t fz_allocations(void)
+{
+    return fz_nallocs;
+}
+
+size_t fz_allocated_bytes(void)
+{
+    return fz_nbytes;
 }
 
 char *fz_cstr(const uint8_t *data, size_t size)
@@ -148,6 +185,102 @@ int fz_has_nul_escape(const uint8_t *s, size_t len)
         }
     }
     return 0;
+}
+
+int fz_has_high_surrogate(const uint8_t *s, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i + 4 <= len; i++) {
+        if (s[i] == '\\' && s[i + 1] == 'u' && (s[i + 2] | 0x20) == 'd'
+            && ((s[i + 3] >= '8' && s[i + 3] <= '9')
+                || ((s[i + 3] | 0x20) >= 'a' && (s[i + 3] | 0x20) <= 'b'))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- json-c front end ---- */
+
+apr_status_t fz_jsonc_parse(const char *buf, size_t len, json_object **out)
+{
+    json_tokener *tok;
+    json_object *obj;
+    enum json_tokener_error err;
+
+    *out = NULL;
+    /* json-c alone is laxer (NaN, 00, raw tabs, overlong UTF-8); the
+     * scanner makes it see only what every parser here accepts.
+     */
+    if (len > (size_t)INT_MAX || !kvc_json_valid(buf, len)) {
+        return APR_EINVAL;
+    }
+    tok = json_tokener_new_ex(KVC_JSON_MAX_DEPTH);
+    if (tok == NULL) {
+        return APR_ENOMEM;
+    }
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    obj = json_tokener_parse_ex(tok, buf, (int)len);
+    err = json_tokener_get_error(tok);
+    if (obj == NULL && err == json_tokener_continue) {
+        /* A bare number has no closing character; json-c only finishes
+         * it when shown the terminating NUL, which we pass separately
+         * because the body has none.
+         */
+        obj = json_tokener_parse_ex(tok, "", 1);
+        err = json_tokener_get_error(tok);
+    }
+    json_tokener_free(tok);
+    /* Success with a NULL object is the document "null"; what follows
+     * the value was checked to be whitespace.
+     */
+    if (err != json_tokener_success) {
+        json_object_put(obj);
+        return APR_EINVAL;
+    }
+    *out = obj;
+    return APR_SUCCESS;
+}
+
+/* The scanner decides, json-c only builds the tree (these were the unit
+ * tests of kvc_json_parse()). */
+void fz_jsonc_selftest(void)
+{
+    static const char *const lax[] = { "{\"a\":NaN}",
+                                       "{\"a\":00}",
+                                       "{\"a\":\"x\ty\"}",
+                                       "{\"a\":\"\xc0\x80\"}",
+                                       "{\"a\":\"\xed\xa0\x80\"}",
+                                       "{\"a\":1}x",
+                                       "{\"a\":1} \v",
+                                       "[1,]" };
+    static int done;
+    json_object *o = NULL;
+    size_t i;
+
+    if (done) {
+        return;
+    }
+    done = 1;
+    FZ_CHECK(fz_jsonc_parse("{\"a\":[1,\"b\"]} ", 14, &o) == APR_SUCCESS);
+    FZ_CHECK(o != NULL && json_object_is_type(o, json_type_object));
+    json_object_put(o);
+    FZ_CHECK(fz_jsonc_parse("42", 2, &o) == APR_SUCCESS);
+    FZ_CHECK(o != NULL && json_object_get_int(o) == 42);
+    json_object_put(o);
+    FZ_CHECK(fz_jsonc_parse("422", 2, &o) == APR_SUCCESS);
+    FZ_CHECK(o != NULL && json_object_get_int(o) == 42);
+    json_object_put(o);
+    FZ_CHECK(fz_jsonc_parse(" null ", 6, &o) == APR_SUCCESS);
+    FZ_CHECK(o == NULL);
+    for (i = 0; i < sizeof(lax) / sizeof(*lax); i++) {
+        o = (json_object *)lax;
+        FZ_CHECK(fz_jsonc_parse(lax[i], strlen(lax[i]), &o) == APR_EINVAL);
+        FZ_CHECK(o == NULL);
+    }
+    FZ_CHECK(fz_jsonc_parse(NULL, 0, &o) == APR_EINVAL);
+    FZ_CHECK(fz_jsonc_parse("", 0, &o) == APR_EINVAL);
 }
 
 /* ---- strict JSON reference validator (recursive, depth-bounded) ---- */

@@ -1,3 +1,8 @@
+/* Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ * use this file except in compliance with the License.  You may obtain a copy
+ * of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
 /**
  * @file fuzz_common.h
  * @brief Shared helpers of the mod_kvcache fuzz targets (fuzz/fuzz_*.c).
@@ -14,7 +19,15 @@
  * (and apr_pcalloc(), a macro over it) made by the core sources to a
  * malloc() of exactly the requested size while an input is being run;
  * fz_end() frees them.  Calls made inside libapr itself (apr_pstrdup,
- * apr_array_push, ...) still use the pool.
+ * apr_array_push, ...) still use the pool.  The shim also counts them
+ * (fz_allocations(), fz_allocated_bytes()), so targets can check what a
+ * parser costs, not only what it returns.  apr_generate_random_bytes() is
+ * wrapped too (-Wl,--wrap=apr_generate_random_bytes) and returns fixed
+ * bytes: a run depends on its inputs alone, and a crash replays.
+ *
+ * json-c is the targets' reference implementation of JSON (never the
+ * module's: the core has its own scanner and writer); fz_jsonc_parse()
+ * is its front end.
  */
 
 #ifndef KVC_FUZZ_COMMON_H
@@ -26,6 +39,8 @@
 #include <stdlib.h>
 
 #include "apr_pools.h"
+
+struct json_object;
 
 #ifdef __cplusplus
 extern "C" {
@@ -49,6 +64,11 @@ apr_pool_t *fz_begin(void);
 /** Ends an input: destroys the pool and frees the exact allocations. */
 void fz_end(void);
 
+/** Core apr_palloc() calls, and the bytes they asked for, since
+ *  fz_begin(). */
+size_t fz_allocations(void);
+size_t fz_allocated_bytes(void);
+
 /** malloc()ed NUL-terminated copy of data, cut at its first NUL. */
 char *fz_cstr(const uint8_t *data, size_t size);
 
@@ -66,6 +86,30 @@ int fz_json_strict(const uint8_t *s, size_t len, int max_depth);
 
 /** 1 if the bytes contain the JSON escape \u0000 in any letter case. */
 int fz_has_nul_escape(const uint8_t *s, size_t len);
+
+/** 1 if the bytes contain an escaped high surrogate \uD800..\uDBFF
+ *  (over-approximated: any "\u" then d8..db): json-c 0.16 decodes some
+ *  valid pairs as U+FFFD, see fuzz_json.c. */
+int fz_has_high_surrogate(const uint8_t *s, size_t len);
+
+/**
+ * json-c's tree of a buffer that is exactly one valid JSON value as
+ * kvc_json.h defines it: the scanner decides validity, json-c only builds
+ * the tree, so a reference never disagrees on what "valid" means.
+ * (What was kvc_json_parse() when the module itself still used json-c.)
+ * @param buf the text (not NUL-terminated)
+ * @param len its length (at most INT_MAX, json-c's limit)
+ * @param out receives the tree (NULL for the document "null"); release
+ *        it with json_object_put()
+ * @return APR_SUCCESS, APR_EINVAL for invalid JSON, APR_ENOMEM if the
+ *         parser could not be allocated
+ */
+apr_status_t fz_jsonc_parse(const char *buf, size_t len,
+                            struct json_object **out);
+
+/** Checks fz_jsonc_parse() itself (aborts on a failure): each target
+ *  that uses it calls this once, so the replay checks it too. */
+void fz_jsonc_selftest(void);
 
 #ifdef __cplusplus
 }

@@ -1,3 +1,8 @@
+/* Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ * use this file except in compliance with the License.  You may obtain a copy
+ * of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
 /**
  * @file fuzz_extract.c
  * @brief Fuzz target: request body -> model, prompt, token-cache key
@@ -9,8 +14,11 @@
  *    fails here); "invalid-json" exactly when an independent strict
  *    RFC 8259 + UTF-8 + depth check (fuzz_common.c) refuses the body,
  *    "not-object" exactly when it accepts a body that is not an object;
- *  - on success the prompt is NUL-terminated, not longer than the body,
- *    and the model is the default or a non-empty string from the body;
+ *  - kvc_extract() copies nothing but the model (at most one core
+ *    allocation): the prompt is only looked at;
+ *  - on success the prompt text (kvc_extract_prompt_text) is
+ *    NUL-terminated, not longer than the body, and the model is the
+ *    default or a non-empty string from the body;
  *  - model and prompt equal what a reference implementation of the
  *    documented rules computes from json-c's tree of the same body
  *    (skipped for bodies with a \u0000 escape: json-c cuts member names
@@ -156,31 +164,20 @@ static void fz_reference(json_object *root, fz_text *t, const char **model)
     }
 }
 
-/* \uD800..\uDBFF anywhere (over-approximated: any "\u" + d8..db). */
-static int fz_has_high_surrogate(const uint8_t *s, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i + 4 <= len; i++) {
-        if (s[i] == '\\' && s[i + 1] == 'u' && (s[i + 2] | 0x20) == 'd'
-            && ((s[i + 3] >= '8' && s[i + 3] <= '9')
-                || ((s[i + 3] | 0x20) >= 'a' && (s[i + 3] | 0x20) <= 'b'))) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 static void fz_same(kvc_extract_status st, const kvc_request_info *a,
-                    const char *body, size_t len, apr_pool_t *p)
+                    const char *text, apr_size_t text_len, const char *body,
+                    size_t len, apr_pool_t *p)
 {
     kvc_request_info b;
 
     FZ_CHECK(kvc_extract(body, len, FZ_DEFAULT_MODEL, p, &b) == st);
     if (st == KVC_EXTRACT_OK) {
+        apr_size_t n = 0;
+        const char *t = kvc_extract_prompt_text(&b, p, &n);
+
         FZ_CHECK(strcmp(a->model, b.model) == 0);
-        FZ_CHECK(a->prompt_len == b.prompt_len);
-        FZ_CHECK(memcmp(a->prompt, b.prompt, a->prompt_len) == 0);
+        FZ_CHECK(n == text_len);
+        FZ_CHECK(memcmp(t, text, n) == 0);
         FZ_CHECK(memcmp(a->key, b.key, KVC_KEY_LEN) == 0);
     }
 }
@@ -190,17 +187,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     apr_pool_t *p = fz_begin();
     kvc_request_info a;
     kvc_extract_status st;
-    const char *reason, *hex;
+    const char *reason, *hex, *text;
+    apr_size_t text_len = 0;
     size_t lead = 0, end = size;
     char *alt;
     int valid;
 
+    fz_jsonc_selftest();
     st = kvc_extract((const char *)data, size, FZ_DEFAULT_MODEL, p, &a);
     FZ_CHECK(st == KVC_EXTRACT_OK || st == KVC_EXTRACT_INVALID_JSON
              || st == KVC_EXTRACT_NOT_OBJECT || st == KVC_EXTRACT_EMPTY_PROMPT);
+    /* The model's copy, if any: the prompt is never decoded or copied. */
+    FZ_CHECK(fz_allocations() <= 1);
     reason = kvc_extract_status_reason(st);
     FZ_CHECK(reason != NULL && strcmp(reason, "unknown") != 0);
-    FZ_CHECK(a.model != NULL && a.prompt != NULL);
+    FZ_CHECK(a.model != NULL);
+    FZ_CHECK((st == KVC_EXTRACT_OK) == (a.prompt_pieces != NULL));
+    text = kvc_extract_prompt_text(&a, p, &text_len);
+    FZ_CHECK(text != NULL && text[text_len] == '\0');
 
     while (lead < size
            && (data[lead] == ' ' || data[lead] == '\t' || data[lead] == '\n'
@@ -213,9 +217,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FZ_CHECK((st == KVC_EXTRACT_NOT_OBJECT) == (valid && data[lead] != '{'));
 
     if (st == KVC_EXTRACT_OK) {
-        FZ_CHECK(a.prompt_len > 0);
-        FZ_CHECK(a.prompt_len <= size);
-        FZ_CHECK(a.prompt[a.prompt_len] == '\0');
+        FZ_CHECK(text_len > 0);
+        FZ_CHECK(text_len <= size);
         FZ_CHECK(strcmp(a.model, FZ_DEFAULT_MODEL) == 0
                  || (a.model[0] != '\0' && strlen(a.model) <= size));
         hex = kvc_key_hex(a.key, (apr_size_t)(size % 80), p);
@@ -231,14 +234,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *model;
         fz_text t;
 
-        FZ_CHECK(kvc_json_parse((const char *)data, size, &root)
+        FZ_CHECK(fz_jsonc_parse((const char *)data, size, &root)
                  == APR_SUCCESS);
         fz_reference(root, &t, &model);
         FZ_CHECK((st == KVC_EXTRACT_OK) == t.has_text);
         FZ_CHECK(strcmp(a.model, model) == 0);
         if (st == KVC_EXTRACT_OK) {
-            FZ_CHECK(a.prompt_len == t.len);
-            FZ_CHECK(memcmp(a.prompt, t.buf, t.len) == 0);
+            FZ_CHECK(text_len == t.len);
+            FZ_CHECK(memcmp(text, t.buf, t.len) == 0);
         }
         free(t.buf);
         json_object_put(root);
@@ -251,7 +254,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(alt, data, size);
     }
     memcpy(alt + size, " \t\r\n", 4);
-    fz_same(st, &a, alt, size + 4, p);
+    fz_same(st, &a, text, text_len, alt, size + 4, p);
 
     /* Nor does a sampling option added at the end of the object. */
     if (st == KVC_EXTRACT_OK || st == KVC_EXTRACT_EMPTY_PROMPT) {
@@ -276,7 +279,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         memcpy(alt + n, "\"max_tokens\":7}", 15);
         n += 15;
-        fz_same(st, &a, alt, n, p);
+        fz_same(st, &a, text, text_len, alt, n, p);
     }
     free(alt);
 

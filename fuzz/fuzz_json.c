@@ -1,18 +1,25 @@
+/* Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ * use this file except in compliance with the License.  You may obtain a copy
+ * of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
 /**
  * @file fuzz_json.c
  * @brief Fuzz target: the strict single-pass JSON scanner every parser of
  *        mod_kvcache shares (kvc_json_valid, kvc_json_string,
- *        kvc_json_decode, kvc_json_str_is, kvc_json_member,
- *        kvc_json_parse).
+ *        kvc_json_decode, kvc_json_str_is, kvc_json_str_next,
+ *        kvc_json_member), and the json-c front end the other targets'
+ *        references use (fz_jsonc_parse).
  *
  * Invariants: kvc_json_valid() agrees exactly with an independent strict
  * RFC 8259 validator plus an RFC 3629 UTF-8 check and the same depth rule
- * (fuzz_common.c), and kvc_json_parse() succeeds exactly then; a document
+ * (fuzz_common.c), and fz_jsonc_parse() succeeds exactly then; a document
  * that is one string decodes (kvc_json_decode) to no more bytes than it
  * has, to what a reference decoder of the documented rules gives, and to
  * what json-c gives unless json-c wrote a U+FFFD (json-c 0.16 turns valid
  * pairs such as \ud836\ude0d, U+1DA0D, into U+FFFD: it tests the low 16
- * bits of the code point for the surrogate range); the members of a top-level
+ * bits of the code point for the surrogate range); kvc_json_str_next()
+ * walks it to the same characters; the members of a top-level
  * object are walked with kvc_json_member() and each decoded ASCII name
  * compares equal under kvc_json_str_is() and unequal once changed.
  */
@@ -112,6 +119,52 @@ static int fz_has_fffd(const char *s, size_t len)
     return 0;
 }
 
+/* kvc_json_str_next() yields the characters of the decoded text. */
+static void fz_check_str_next(const kvc_json_str *str, const char *dec,
+                              size_t n)
+{
+    apr_size_t pos = 0;
+    size_t o = 0;
+
+    while (pos < str->len) {
+        apr_size_t before = pos;
+        unsigned cp = kvc_json_str_next(str, &pos);
+        unsigned char u[4];
+        size_t k, len;
+
+        FZ_CHECK(pos > before && pos <= str->len);
+        FZ_CHECK(cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF));
+        if (cp < 0x80) {
+            u[0] = (unsigned char)cp;
+            len = 1;
+        }
+        else if (cp < 0x800) {
+            u[0] = (unsigned char)(0xC0 | (cp >> 6));
+            u[1] = (unsigned char)(0x80 | (cp & 0x3F));
+            len = 2;
+        }
+        else if (cp < 0x10000) {
+            u[0] = (unsigned char)(0xE0 | (cp >> 12));
+            u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+            u[2] = (unsigned char)(0x80 | (cp & 0x3F));
+            len = 3;
+        }
+        else {
+            u[0] = (unsigned char)(0xF0 | (cp >> 18));
+            u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+            u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+            u[3] = (unsigned char)(0x80 | (cp & 0x3F));
+            len = 4;
+        }
+        FZ_CHECK(o + len <= n);
+        for (k = 0; k < len; k++) {
+            FZ_CHECK((unsigned char)dec[o + k] == u[k]);
+        }
+        o += len;
+    }
+    FZ_CHECK(o == n);
+}
+
 static void fz_check_str_is(const kvc_json_str *str)
 {
     char *dec = malloc(str->len + 1);
@@ -151,7 +204,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
           && fz_utf8_valid(data, size);
     FZ_CHECK(valid == ref);
 
-    rv = kvc_json_parse(buf, size, &root);
+    fz_jsonc_selftest();
+    rv = fz_jsonc_parse(buf, size, &root);
     FZ_CHECK(rv != APR_ENOMEM);
     FZ_CHECK((rv == APR_SUCCESS) == valid);
 
@@ -183,6 +237,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FZ_CHECK(ref_dec != NULL);
             FZ_CHECK(fz_decode_ref(str.raw, str.len, ref_dec) == n);
             FZ_CHECK(memcmp(dec, ref_dec, n) == 0);
+            fz_check_str_next(&str, dec, n);
             jn = (size_t)json_object_get_string_len(root);
             if (!fz_has_fffd(json_object_get_string(root), jn)) {
                 FZ_CHECK(n == jn);

@@ -1,6 +1,12 @@
+/* Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ * use this file except in compliance with the License.  You may obtain a copy
+ * of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
 /**
  * @file kvc_extract.c
- * @brief Request body -> model, prompt and token-cache key.
+ * @brief Request body -> model, whether it has a prompt, and its
+ *        token-cache key.
  */
 
 #include <string.h>
@@ -40,51 +46,37 @@ static const char *const kvc_members[] = {
 };
 
 /* Whitespace as Go's unicode.IsSpace sees it, which is what Pixiu trims
- * with: a prompt of U+00A0 or U+3000 is as empty as one of spaces.
- * Bytes that are not valid UTF-8 count as content.
- */
-static int kvc_blank(const char *text, apr_size_t len)
+ * with: a prompt of U+00A0 or U+3000 is as empty as one of spaces. */
+static int kvc_space(unsigned cp)
 {
-    const unsigned char *s = (const unsigned char *)text;
-    apr_size_t i = 0;
+    return (cp >= '\t' && cp <= '\r') || cp == ' ' || cp == 0x85 || cp == 0xA0
+           || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028
+           || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+}
 
-    while (i < len) {
-        unsigned char c = s[i];
+/* Whether the strings hold a character that is not whitespace.  Only
+ * this matters on the request path, so escapes are decoded on the fly
+ * and nothing is copied; a prompt that is not blank usually says so at
+ * its first character.
+ */
+static int kvc_has_text(const apr_array_header_t *pieces)
+{
+    int i;
 
-        if (c == ' ' || (c >= '\t' && c <= '\r')) {
-            i++;
-        }
-        else if (c == 0xC2 && i + 1 < len
-                 && (s[i + 1] == 0x85 || s[i + 1] == 0xA0)) {
-            /* U+0085 NEL, U+00A0 NBSP */
-            i += 2;
-        }
-        else if (c == 0xE1 && i + 2 < len && s[i + 1] == 0x9A
-                 && s[i + 2] == 0x80) {
-            /* U+1680 OGHAM SPACE MARK */
-            i += 3;
-        }
-        else if (c == 0xE2 && i + 2 < len && s[i + 1] == 0x80
-                 && ((s[i + 2] >= 0x80 && s[i + 2] <= 0x8A) || s[i + 2] == 0xA8
-                     || s[i + 2] == 0xA9 || s[i + 2] == 0xAF)) {
-            /* U+2000..U+200A, U+2028, U+2029, U+202F */
-            i += 3;
-        }
-        else if (c == 0xE2 && i + 2 < len && s[i + 1] == 0x81
-                 && s[i + 2] == 0x9F) {
-            /* U+205F MEDIUM MATHEMATICAL SPACE */
-            i += 3;
-        }
-        else if (c == 0xE3 && i + 2 < len && s[i + 1] == 0x80
-                 && s[i + 2] == 0x80) {
-            /* U+3000 IDEOGRAPHIC SPACE */
-            i += 3;
-        }
-        else {
-            return 0;
+    if (pieces == NULL) {
+        return 0;
+    }
+    for (i = 0; i < pieces->nelts; i++) {
+        const kvc_json_str *str = &APR_ARRAY_IDX(pieces, i, kvc_json_str);
+        apr_size_t pos = 0;
+
+        while (pos < str->len) {
+            if (!kvc_space(kvc_json_str_next(str, &pos))) {
+                return 1;
+            }
         }
     }
-    return 1;
+    return 0;
 }
 
 #define KVC_NMEMBERS (sizeof(kvc_members) / sizeof(*kvc_members))
@@ -94,7 +86,7 @@ static int kvc_blank(const char *text, apr_size_t len)
 #define KVC_MODEL    KVC_NFIELDS
 
 /* What one pass over the body leaves for the decisions after it: every
- * member is a "last one wins" slot, as in json-c and Python's json.
+ * member is a "last one wins" slot, as in Python's json.
  */
 typedef struct {
     apr_pool_t *pool;
@@ -329,45 +321,6 @@ static kvc_extract_status kvc_scan_body(const char *body, apr_size_t len,
     return s.p == s.end ? KVC_EXTRACT_OK : KVC_EXTRACT_INVALID_JSON;
 }
 
-/* Decodes the pieces into one "\n"-joined, NUL-terminated text; 0 if
- * there is none or it is blank.  Decoding never grows a string, so the
- * raw lengths bound the buffer.
- */
-static int kvc_join(const apr_array_header_t *pieces, apr_pool_t *p,
-                    const char **text, apr_size_t *len)
-{
-    apr_size_t total = 0;
-    int i, has_text = 0;
-    char *buf, *o;
-
-    if (pieces == NULL || pieces->nelts == 0) {
-        return 0;
-    }
-    for (i = 0; i < pieces->nelts; i++) {
-        total += APR_ARRAY_IDX(pieces, i, kvc_json_str).len + 1;
-    }
-    buf = o = apr_palloc(p, total);
-    for (i = 0; i < pieces->nelts; i++) {
-        apr_size_t n;
-
-        if (i > 0) {
-            *o++ = '\n';
-        }
-        n = kvc_json_decode(&APR_ARRAY_IDX(pieces, i, kvc_json_str), o);
-        if (!has_text && !kvc_blank(o, n)) {
-            has_text = 1;
-        }
-        o += n;
-    }
-    if (!has_text) {
-        return 0;
-    }
-    *o = '\0';
-    *text = buf;
-    *len = (apr_size_t)(o - buf);
-    return 1;
-}
-
 /* The model never contains NUL (it was cut at the first one), and raw
  * JSON never does either (a NUL byte is invalid anywhere in JSON text),
  * and field names are fixed, so the NUL separators keep the encoding
@@ -406,12 +359,12 @@ kvc_extract_status kvc_extract(const char *body, apr_size_t len,
                                const char *default_model, apr_pool_t *p,
                                kvc_request_info *out)
 {
+    const apr_array_header_t *pieces;
     kvc_body_scan b;
     kvc_extract_status st;
 
     memset(out, 0, sizeof(*out));
     out->model = (default_model != NULL) ? default_model : "";
-    out->prompt = "";
 
     memset(&b, 0, sizeof(b));
     b.pool = p;
@@ -431,16 +384,53 @@ kvc_extract_status kvc_extract(const char *body, apr_size_t len,
     }
 
     /* Whitespace-only prompt: unlike Pixiu (defect #19), fall back. */
-    if (!kvc_join(b.pieces[KVC_PROMPT], p, &out->prompt, &out->prompt_len)
-        && !kvc_join(b.pieces[KVC_MESSAGES], p, &out->prompt,
-                     &out->prompt_len)) {
+    if (kvc_has_text(b.pieces[KVC_PROMPT])) {
+        pieces = b.pieces[KVC_PROMPT];
+    }
+    else if (kvc_has_text(b.pieces[KVC_MESSAGES])) {
+        pieces = b.pieces[KVC_MESSAGES];
+    }
+    else {
         return KVC_EXTRACT_EMPTY_PROMPT;
     }
 
     if (!kvc_compute_key(&b, out->model, out->key)) {
         return KVC_EXTRACT_INTERNAL;
     }
+    out->prompt_pieces = pieces;
     return KVC_EXTRACT_OK;
+}
+
+const char *kvc_extract_prompt_text(const kvc_request_info *info, apr_pool_t *p,
+                                    apr_size_t *len)
+{
+    const apr_array_header_t *pieces = info->prompt_pieces;
+    apr_size_t total = 1;
+    char *buf, *o;
+    int i;
+
+    if (pieces == NULL) {
+        if (len != NULL) {
+            *len = 0;
+        }
+        return "";
+    }
+    /* Decoding never grows a string: the raw lengths bound the text. */
+    for (i = 0; i < pieces->nelts; i++) {
+        total += APR_ARRAY_IDX(pieces, i, kvc_json_str).len + 1;
+    }
+    buf = o = apr_palloc(p, total);
+    for (i = 0; i < pieces->nelts; i++) {
+        if (i > 0) {
+            *o++ = '\n';
+        }
+        o += kvc_json_decode(&APR_ARRAY_IDX(pieces, i, kvc_json_str), o);
+    }
+    *o = '\0';
+    if (len != NULL) {
+        *len = (apr_size_t)(o - buf);
+    }
+    return buf;
 }
 
 const char *kvc_key_hex(const unsigned char key[KVC_KEY_LEN],

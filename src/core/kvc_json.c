@@ -1,13 +1,15 @@
+/* Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ * use this file except in compliance with the License.  You may obtain a copy
+ * of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
 /**
  * @file kvc_json.c
  * @brief The strict single-pass JSON scanner shared by the parsers of
- *        mod_kvcache, and its json-c front end.
+ *        mod_kvcache.
  */
 
-#include <limits.h>
 #include <string.h>
-
-#include <json.h>
 
 #include "kvc_json.h"
 
@@ -61,52 +63,6 @@ static APR_INLINE unsigned kvc_hex4(const char *p)
            | (kvc_hexval((unsigned char)p[1]) << 8)
            | (kvc_hexval((unsigned char)p[2]) << 4)
            | kvc_hexval((unsigned char)p[3]);
-}
-
-/* Length of the well-formed UTF-8 sequence of two to four bytes at p
- * (RFC 3629, Unicode table 3-7), 0 if there is none.  The second byte's
- * range is what excludes overlong forms, surrogates and values above
- * U+10FFFF.
- */
-static APR_INLINE apr_size_t kvc_utf8_len(const unsigned char *p,
-                                          const unsigned char *end)
-{
-    unsigned c = p[0], lo = 0x80, hi = 0xBF;
-    apr_size_t n, i;
-
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-    }
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0) {
-            lo = 0xA0;
-        }
-        else if (c == 0xED) {
-            hi = 0x9F;
-        }
-    }
-    else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0) {
-            lo = 0x90;
-        }
-        else if (c == 0xF4) {
-            hi = 0x8F;
-        }
-    }
-    else {
-        return 0;
-    }
-    if ((apr_size_t)(end - p) < n || p[1] < lo || p[1] > hi) {
-        return 0;
-    }
-    for (i = 2; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-    }
-    return n;
 }
 
 int kvc_json_string(kvc_json_scan *s, kvc_json_str *out)
@@ -172,7 +128,7 @@ int kvc_json_string(kvc_json_scan *s, kvc_json_str *out)
             p++;
             continue;
         }
-        if ((n = kvc_utf8_len(p, end)) == 0) {
+        if ((n = kvc_json_utf8_len(p, end)) == 0) {
             return 0;
         }
         p += n;
@@ -186,10 +142,7 @@ int kvc_json_string(kvc_json_scan *s, kvc_json_str *out)
     return 1;
 }
 
-/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?  What may follow (a
- * separator, never a digit after a leading 0) is the container's check.
- */
-static int kvc_json_number(kvc_json_scan *s)
+int kvc_json_number(kvc_json_scan *s)
 {
     const char *p = s->p;
     const char *end = s->end;
@@ -392,38 +345,60 @@ int kvc_json_skip_value(kvc_json_scan *s, int depth)
     }
 }
 
+/* The escape at p (a backslash of a validated string, whose end is end):
+ * its code point in *cp and its length, 2 or 6, or 12 for an escaped
+ * surrogate pair, which is one character (as in Python's json; json-c
+ * 0.16 wrongly decodes some to U+FFFD).  An unpaired escaped surrogate
+ * is U+FFFD (as in json-c); the escape after it, if any, stands alone.
+ */
+static APR_INLINE apr_size_t kvc_unescape(const char *p, const char *end,
+                                          unsigned *cp)
+{
+    switch (p[1]) {
+    case 'b': *cp = '\b'; return 2;
+    case 'f': *cp = '\f'; return 2;
+    case 'n': *cp = '\n'; return 2;
+    case 'r': *cp = '\r'; return 2;
+    case 't': *cp = '\t'; return 2;
+    case 'u': break;
+    default: *cp = (unsigned char)p[1]; return 2;
+    }
+    *cp = kvc_hex4(p + 2);
+    if (*cp < 0xD800 || *cp > 0xDFFF) {
+        return 6;
+    }
+    if (*cp <= 0xDBFF && end - p >= 12 && p[6] == '\\' && p[7] == 'u') {
+        unsigned lo = kvc_hex4(p + 8);
+
+        if (lo >= 0xDC00 && lo <= 0xDFFF) {
+            *cp = 0x10000 + ((*cp - 0xD800) << 10) + (lo - 0xDC00);
+            return 12;
+        }
+    }
+    *cp = 0xFFFD;
+    return 6;
+}
+
 int kvc_json_str_is(const kvc_json_str *str, const char *lit)
 {
     const char *raw = str->raw;
-    apr_size_t len = str->len, i = 0;
+    const char *end = raw + str->len;
 
     if (!str->escaped) {
-        return strlen(lit) == len && memcmp(raw, lit, len) == 0;
+        return strlen(lit) == str->len && memcmp(raw, lit, str->len) == 0;
     }
     /* The string was validated: every backslash starts a whole escape. */
-    while (i < len) {
+    while (raw < end) {
         unsigned cp;
 
         if (*lit == '\0') {
             return 0;
         }
-        if (raw[i] != '\\') {
-            cp = (unsigned char)raw[i++];
+        if (*raw != '\\') {
+            cp = (unsigned char)*raw++;
         }
         else {
-            switch (raw[i + 1]) {
-            case 'b': cp = '\b'; break;
-            case 'f': cp = '\f'; break;
-            case 'n': cp = '\n'; break;
-            case 'r': cp = '\r'; break;
-            case 't': cp = '\t'; break;
-            case 'u':
-                cp = kvc_hex4(raw + i + 2);
-                i += 4;
-                break;
-            default: cp = (unsigned char)raw[i + 1]; break;
-            }
-            i += 2;
+            raw += kvc_unescape(raw, end, &cp);
         }
         /* A non-ASCII character never equals an ASCII literal. */
         if (cp != (unsigned char)*lit) {
@@ -432,6 +407,33 @@ int kvc_json_str_is(const kvc_json_str *str, const char *lit)
         lit++;
     }
     return *lit == '\0';
+}
+
+unsigned kvc_json_str_next(const kvc_json_str *str, apr_size_t *pos)
+{
+    const unsigned char *p = (const unsigned char *)str->raw + *pos;
+    unsigned cp;
+
+    if (*p == '\\') {
+        *pos += kvc_unescape((const char *)p, str->raw + str->len, &cp);
+        return cp;
+    }
+    /* Validated UTF-8: the lead byte tells the length. */
+    if (*p < 0x80) {
+        *pos += 1;
+        return *p;
+    }
+    if (*p < 0xE0) {
+        *pos += 2;
+        return ((p[0] & 0x1Fu) << 6) | (p[1] & 0x3Fu);
+    }
+    if (*p < 0xF0) {
+        *pos += 3;
+        return ((p[0] & 0x0Fu) << 12) | ((p[1] & 0x3Fu) << 6) | (p[2] & 0x3Fu);
+    }
+    *pos += 4;
+    return ((p[0] & 0x07u) << 18) | ((p[1] & 0x3Fu) << 12)
+           | ((p[2] & 0x3Fu) << 6) | (p[3] & 0x3Fu);
 }
 
 static APR_INLINE char *kvc_put_utf8(char *o, unsigned cp)
@@ -483,49 +485,7 @@ apr_size_t kvc_json_decode(const kvc_json_str *str, char *out)
         }
         memcpy(o, p, (apr_size_t)(bs - p));
         o += bs - p;
-        p = bs;
-        switch (p[1]) {
-        case 'b':
-            *o++ = '\b';
-            p += 2;
-            continue;
-        case 'f':
-            *o++ = '\f';
-            p += 2;
-            continue;
-        case 'n':
-            *o++ = '\n';
-            p += 2;
-            continue;
-        case 'r':
-            *o++ = '\r';
-            p += 2;
-            continue;
-        case 't':
-            *o++ = '\t';
-            p += 2;
-            continue;
-        case 'u': break;
-        default:
-            *o++ = p[1];
-            p += 2;
-            continue;
-        }
-        cp = kvc_hex4(p + 2);
-        p += 6;
-        if (cp >= 0xD800 && cp <= 0xDBFF && end - p >= 6 && p[0] == '\\'
-            && p[1] == 'u') {
-            unsigned lo = kvc_hex4(p + 2);
-
-            if (lo >= 0xDC00 && lo <= 0xDFFF) {
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                p += 6;
-            }
-        }
-        if (cp >= 0xD800 && cp <= 0xDFFF) {
-            /* Unpaired: the following escape, if any, stands alone. */
-            cp = 0xFFFD;
-        }
+        p = bs + kvc_unescape(bs, end, &cp);
         o = kvc_put_utf8(o, cp);
     }
     return (apr_size_t)(o - out);
@@ -545,45 +505,4 @@ int kvc_json_valid(const char *buf, apr_size_t len)
     }
     kvc_json_skip_ws(&s);
     return s.p == s.end;
-}
-
-apr_status_t kvc_json_parse(const char *buf, apr_size_t len,
-                            struct json_object **out)
-{
-    json_tokener *tok;
-    json_object *obj;
-    enum json_tokener_error err;
-
-    *out = NULL;
-    /* json-c alone is laxer (NaN, 00, raw tabs, overlong UTF-8); the
-     * scanner makes it see only what every other parser accepts.
-     */
-    if (len > (apr_size_t)INT_MAX || !kvc_json_valid(buf, len)) {
-        return APR_EINVAL;
-    }
-    tok = json_tokener_new_ex(KVC_JSON_MAX_DEPTH);
-    if (tok == NULL) {
-        return APR_ENOMEM;
-    }
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    obj = json_tokener_parse_ex(tok, buf, (int)len);
-    err = json_tokener_get_error(tok);
-    if (obj == NULL && err == json_tokener_continue) {
-        /* A bare number has no closing character; json-c only finishes
-         * it when shown the terminating NUL, which we pass separately
-         * because the body has none.
-         */
-        obj = json_tokener_parse_ex(tok, "", 1);
-        err = json_tokener_get_error(tok);
-    }
-    json_tokener_free(tok);
-    /* Success with a NULL object is the document "null"; what follows
-     * the value was checked to be whitespace.
-     */
-    if (err != json_tokener_success) {
-        json_object_put(obj);
-        return APR_EINVAL;
-    }
-    *out = obj;
-    return APR_SUCCESS;
 }

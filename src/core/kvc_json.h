@@ -1,7 +1,14 @@
+/* Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ * use this file except in compliance with the License.  You may obtain a copy
+ * of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
 /**
  * @file kvc_json.h
- * @brief The one JSON scanner of mod_kvcache: strict, single pass, no
- *        tree (httpd-independent, internal to the core).
+ * @brief The one JSON reader of mod_kvcache: strict, single pass, no
+ *        tree (httpd-independent, internal to the core).  Every wire
+ *        format mod_kvcache parses (client bodies, /tokenize, /lookup) goes
+ *        through it; kvc_json_writer.h writes what this reads.
  *
  * What is valid JSON, for every parser of mod_kvcache: exactly one RFC
  * 8259 value (no comments, trailing commas, NaN, leading zeros or raw
@@ -66,6 +73,55 @@ static APR_INLINE void kvc_json_skip_ws(kvc_json_scan *s)
 }
 
 /**
+ * Length of the well-formed UTF-8 sequence of two to four bytes at p
+ * (RFC 3629, Unicode table 3-7), 0 if there is none: what strings may
+ * hold besides ASCII.  The second byte's range is what excludes overlong
+ * forms, surrogates and values above U+10FFFF.
+ * @param p the lead byte (p < end)
+ * @param end one past the last byte that may be read
+ */
+static APR_INLINE apr_size_t kvc_json_utf8_len(const unsigned char *p,
+                                               const unsigned char *end)
+{
+    unsigned c = p[0], lo = 0x80, hi = 0xBF;
+    apr_size_t n, i;
+
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    }
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) {
+            lo = 0xA0;
+        }
+        else if (c == 0xED) {
+            hi = 0x9F;
+        }
+    }
+    else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) {
+            lo = 0x90;
+        }
+        else if (c == 0xF4) {
+            hi = 0x8F;
+        }
+    }
+    else {
+        return 0;
+    }
+    if ((apr_size_t)(end - p) < n || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+    for (i = 2; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80) {
+            return 0;
+        }
+    }
+    return n;
+}
+
+/**
  * Consumes the string whose opening quote is at s->p, checking escapes,
  * control characters and UTF-8.
  * @param s the scanner
@@ -73,6 +129,14 @@ static APR_INLINE void kvc_json_skip_ws(kvc_json_scan *s)
  * @return 1, or 0 if it is not a valid string
  */
 int kvc_json_string(kvc_json_scan *s, kvc_json_str *out);
+
+/**
+ * Consumes the number at s->p: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+ * What may follow it (a separator; never a digit after a leading 0) is
+ * the enclosing container's check, or the document's.
+ * @return 1, or 0 if there is no number at s->p
+ */
+int kvc_json_number(kvc_json_scan *s);
 
 /**
  * Consumes and validates one value of any type at s->p (after
@@ -123,27 +187,21 @@ int kvc_json_str_is(const kvc_json_str *str, const char *lit);
 apr_size_t kvc_json_decode(const kvc_json_str *str, char *out);
 
 /**
+ * The next character of a validated string, its escapes decoded as
+ * kvc_json_decode() decodes them, without copying anything: for callers
+ * that only look at the characters (is a prompt blank?).
+ * @param str the string
+ * @param pos offset in str->raw of the character (< str->len); advanced
+ *        past it, escape or UTF-8 sequence
+ * @return its code point
+ */
+unsigned kvc_json_str_next(const kvc_json_str *str, apr_size_t *pos);
+
+/**
  * Whether [buf, buf+len) is exactly one valid JSON value.
  * @return 1 or 0; a NULL buf is not valid
  */
 int kvc_json_valid(const char *buf, apr_size_t len);
-
-struct json_object;
-
-/**
- * Parse a buffer holding exactly one valid JSON value (see above) into a
- * json-c tree, for the parsers whose input is small enough that a tree
- * costs nothing worth mentioning.  The scanner decides validity, json-c
- * only builds the tree, so every parser agrees on what "valid" means.
- * @param buf the text (not NUL-terminated)
- * @param len its length (at most INT_MAX, json-c's limit)
- * @param out receives the tree (NULL for the document "null"); release
- *        it with json_object_put()
- * @return APR_SUCCESS, APR_EINVAL for invalid JSON, APR_ENOMEM if the
- *         parser could not be allocated
- */
-apr_status_t kvc_json_parse(const char *buf, apr_size_t len,
-                            struct json_object **out);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,7 @@
 #include "apr_strings.h"
 #include "apr_tables.h"
 
+#include "kvc_json_writer.h"
 #include "kvc_stats.h"
 
 /* Upper bounds in seconds: from sub-millisecond token-cache-fed lookups to
@@ -151,8 +152,9 @@ void kvc_stats_action(kvc_stats *st, kvc_action action,
     apr_atomic_inc64(&st->actions[action][outcome]);
 }
 
-/* Rendering.  Both formats are built line by line into an array and joined
- * once; the status page is rare, clarity wins over speed. */
+/* Rendering.  The JSON is built by the JSON writer; the Prometheus text
+ * line by line into an array, joined once.  The status page is rare,
+ * clarity wins over speed. */
 
 typedef struct {
     apr_array_header_t *parts;
@@ -174,8 +176,8 @@ static void emit(kvc_out *out, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Routes are admin-configured; escape what JSON strings and Prometheus
- * label values cannot hold as is. */
+/* Routes are admin-configured; escape what Prometheus label values
+ * cannot hold as is. */
 static const char *escaped(apr_pool_t *p, const char *s)
 {
     char *out = apr_palloc(p, 2 * strlen(s) + 1), *o = out;
@@ -457,74 +459,167 @@ static void render_prometheus_answers(kvc_out *out, const kvc_stats *st,
     }
 }
 
-static void render_json(kvc_out *out, const kvc_stats *st,
-                        const kvc_stats_gauges *g)
+/* A JSON object member whose value is a counter. */
+static void json_count(kvc_json_writer *w, const char *name, apr_uint64_t v)
 {
-    int i, j;
-    const char *sep = "";
+    kvc_json_write_key(w, name);
+    kvc_json_write_uint(w, v);
+}
 
-    emit(out,
-         "{\"requests\":{\"seen\":" U64 ",\"eligible\":" U64 ",\"routed\":" U64
-         "},\"fallbacks\":{",
-         rd(&st->seen), rd(&st->eligible), rd(&st->routed));
-    for (i = KVC_REASON_NONE + 1; i < KVC_REASON_COUNT; i++) {
-        emit(out, "%s\"%s\":" U64, i > KVC_REASON_NONE + 1 ? "," : "",
-             kvc_reason_name((kvc_reason)i), rd(&st->fallbacks[i]));
-    }
-    emit(out,
-         "},\"tokens\":{\"prompt\":" U64 ",\"matched\":" U64
-         ",\"best_matched\":" U64 "},\"upstreams\":{",
-         rd(&st->prompt_tokens), rd(&st->matched_tokens),
-         rd(&st->best_matched_tokens));
-    for (i = 0; i < KVC_ROLE_COUNT; i++) {
-        const kvc_call_stats *c = &st->calls[i];
-        apr_uint64_t count = 0;
+/* The predictions against what the engines found, and the engines as the
+ * cost model sees them (see render_prometheus_answers()). */
+static void render_json_answers(kvc_json_writer *w, const kvc_stats *st,
+                                const kvc_stats_gauges *g)
+{
+    int i;
 
-        emit(out,
-             "%s\"%s\":{\"calls\":" U64 ",\"errors\":" U64 ",\"timeouts\":" U64
-             ",\"rejected\":" U64 ",\"breaker\":\"%s\""
-             ",\"breaker_opens\":" U64 ",\"latency_seconds\":{\"buckets\":{",
-             i ? "," : "", kvc_role_name((kvc_role)i), rd(&c->calls),
-             rd(&c->errors), rd(&c->timeouts), rd(&c->rejected),
-             g->breaker_state[i], g->breaker_opens[i]);
-        for (j = 0; j <= KVC_LATENCY_BUCKETS; j++) {
-            count += rd(&c->buckets[j]);
-            if (j < KVC_LATENCY_BUCKETS) {
-                emit(out, "%s\"%s\":" U64, j ? "," : "", latency_labels[j],
-                     count);
-            }
-            else {
-                emit(out, ",\"+Inf\":" U64, count);
-            }
-        }
-        emit(out, "},\"sum\":%.6f,\"count\":" U64 "}}",
-             (double)rd(&c->latency_us) / APR_USEC_PER_SEC, count);
-    }
-    emit(out,
-         "},\"token_cache\":{\"hits\":" U64 ",\"misses\":" U64
-         ",\"entries\":" U64 "},\"hot_keys\":" U64 ",\"actions\":{",
-         rd(&st->token_cache_hits), rd(&st->token_cache_misses),
-         g->token_cache_entries, g->hot_keys);
-    for (i = 0; i < KVC_ACTION_COUNT; i++) {
-        emit(out, "%s\"%s\":{", i ? "," : "", kvc_action_name((kvc_action)i));
-        for (j = 0; j < KVC_ACTION_OUTCOME_COUNT; j++) {
-            emit(out, "%s\"%s\":" U64, j ? "," : "",
-                 kvc_action_outcome_name((kvc_action_outcome)j),
-                 rd(&st->actions[i][j]));
-        }
-        emit(out, "}");
-    }
-    emit(out, "},\"routes\":{");
+    kvc_json_write_key(w, "answers");
+    kvc_json_write_object_open(w);
+    json_count(w, "counted", rd(&st->answers));
+    json_count(w, "predicted_cached_tokens", rd(&st->answer_predicted_tokens));
+    json_count(w, "found_cached_tokens", rd(&st->answer_found_tokens));
+    kvc_json_write_key(w, "by_route");
+    kvc_json_write_object_open(w);
     for (i = 0; i < routes_claimed(st); i++) {
         const kvc_route_stats *r = &st->routes[i];
 
         if (apr_atomic_read32((volatile apr_uint32_t *)&r->ready)) {
-            emit(out, "%s\"%s\":" U64, sep, escaped(out->pool, r->route),
-                 rd(&r->routed));
-            sep = ",";
+            kvc_json_write_key(w, r->route);
+            kvc_json_write_object_open(w);
+            json_count(w, "counted", rd(&r->answers));
+            json_count(w, "predicted_cached_tokens", rd(&r->predicted_tokens));
+            json_count(w, "found_cached_tokens", rd(&r->found_tokens));
+            kvc_json_write_object_close(w);
         }
     }
-    emit(out, "}}\n");
+    kvc_json_write_object_close(w);
+    kvc_json_write_object_close(w);
+    json_count(w, "sessions", g->sessions);
+    kvc_json_write_key(w, "engines");
+    kvc_json_write_object_open(w);
+    for (i = 0; i < g->engines_count; i++) {
+        const kvc_engine_gauges *e = &g->engines[i];
+
+        kvc_json_write_key(w, e->route);
+        kvc_json_write_object_open(w);
+        kvc_json_write_key(w, "prefill_rate_tokens");
+        kvc_json_write_fixed(w, e->prefill_rate, 1);
+        kvc_json_write_key(w, "backlog_tokens");
+        kvc_json_write_fixed(w, e->backlog_tokens, 1);
+        kvc_json_write_key(w, "waiting");
+        kvc_json_write_fixed(w, e->waiting, 0);
+        kvc_json_write_key(w, "running");
+        kvc_json_write_fixed(w, e->running, 0);
+        kvc_json_write_key(w, "kv_usage");
+        kvc_json_write_fixed(w, e->kv_usage, 4);
+        kvc_json_write_key(w, "scrape_age_seconds");
+        kvc_json_write_fixed(w, e->scrape_age, 3);
+        kvc_json_write_object_close(w);
+    }
+    kvc_json_write_object_close(w);
+}
+
+static const char *render_json(const kvc_stats *st, const kvc_stats_gauges *g,
+                               apr_pool_t *p)
+{
+    kvc_json_writer w;
+    const char *text;
+    int i, j;
+
+    kvc_json_writer_init(&w, p, 8192);
+    kvc_json_write_object_open(&w);
+    kvc_json_write_key(&w, "requests");
+    kvc_json_write_object_open(&w);
+    json_count(&w, "seen", rd(&st->seen));
+    json_count(&w, "eligible", rd(&st->eligible));
+    json_count(&w, "routed", rd(&st->routed));
+    kvc_json_write_object_close(&w);
+
+    kvc_json_write_key(&w, "fallbacks");
+    kvc_json_write_object_open(&w);
+    for (i = KVC_REASON_NONE + 1; i < KVC_REASON_COUNT; i++) {
+        json_count(&w, kvc_reason_name((kvc_reason)i), rd(&st->fallbacks[i]));
+    }
+    kvc_json_write_object_close(&w);
+
+    kvc_json_write_key(&w, "tokens");
+    kvc_json_write_object_open(&w);
+    json_count(&w, "prompt", rd(&st->prompt_tokens));
+    json_count(&w, "matched", rd(&st->matched_tokens));
+    json_count(&w, "best_matched", rd(&st->best_matched_tokens));
+    kvc_json_write_object_close(&w);
+
+    kvc_json_write_key(&w, "upstreams");
+    kvc_json_write_object_open(&w);
+    for (i = 0; i < KVC_ROLE_COUNT; i++) {
+        const kvc_call_stats *c = &st->calls[i];
+        apr_uint64_t count = 0;
+
+        kvc_json_write_key(&w, kvc_role_name((kvc_role)i));
+        kvc_json_write_object_open(&w);
+        json_count(&w, "calls", rd(&c->calls));
+        json_count(&w, "errors", rd(&c->errors));
+        json_count(&w, "timeouts", rd(&c->timeouts));
+        json_count(&w, "rejected", rd(&c->rejected));
+        kvc_json_write_key(&w, "breaker");
+        kvc_json_write_cstring(&w, g->breaker_state[i]);
+        json_count(&w, "breaker_opens", g->breaker_opens[i]);
+        kvc_json_write_key(&w, "latency_seconds");
+        kvc_json_write_object_open(&w);
+        kvc_json_write_key(&w, "buckets");
+        kvc_json_write_object_open(&w);
+        for (j = 0; j <= KVC_LATENCY_BUCKETS; j++) {
+            count += rd(&c->buckets[j]);
+            json_count(&w, j < KVC_LATENCY_BUCKETS ? latency_labels[j] : "+Inf",
+                       count);
+        }
+        kvc_json_write_object_close(&w);
+        kvc_json_write_key(&w, "sum");
+        kvc_json_write_fixed(&w, (double)rd(&c->latency_us) / APR_USEC_PER_SEC,
+                             6);
+        json_count(&w, "count", count);
+        kvc_json_write_object_close(&w);
+        kvc_json_write_object_close(&w);
+    }
+    kvc_json_write_object_close(&w);
+
+    kvc_json_write_key(&w, "token_cache");
+    kvc_json_write_object_open(&w);
+    json_count(&w, "hits", rd(&st->token_cache_hits));
+    json_count(&w, "misses", rd(&st->token_cache_misses));
+    json_count(&w, "entries", g->token_cache_entries);
+    kvc_json_write_object_close(&w);
+    json_count(&w, "hot_keys", g->hot_keys);
+
+    kvc_json_write_key(&w, "actions");
+    kvc_json_write_object_open(&w);
+    for (i = 0; i < KVC_ACTION_COUNT; i++) {
+        kvc_json_write_key(&w, kvc_action_name((kvc_action)i));
+        kvc_json_write_object_open(&w);
+        for (j = 0; j < KVC_ACTION_OUTCOME_COUNT; j++) {
+            json_count(&w, kvc_action_outcome_name((kvc_action_outcome)j),
+                       rd(&st->actions[i][j]));
+        }
+        kvc_json_write_object_close(&w);
+    }
+    kvc_json_write_object_close(&w);
+
+    /* Route names come from the configuration: the writer escapes them. */
+    kvc_json_write_key(&w, "routes");
+    kvc_json_write_object_open(&w);
+    for (i = 0; i < routes_claimed(st); i++) {
+        const kvc_route_stats *r = &st->routes[i];
+
+        if (apr_atomic_read32((volatile apr_uint32_t *)&r->ready)) {
+            json_count(&w, r->route, rd(&r->routed));
+        }
+    }
+    kvc_json_write_object_close(&w);
+    render_json_answers(&w, st, g);
+    kvc_json_write_object_close(&w);
+
+    text = kvc_json_writer_finish(&w, NULL);
+    return text != NULL ? apr_pstrcat(p, text, "\n", NULL) : "{}\n";
 }
 
 const char *kvc_stats_render(const kvc_stats *st,
@@ -533,14 +628,12 @@ const char *kvc_stats_render(const kvc_stats *st,
 {
     kvc_out out;
 
+    if (!prometheus) {
+        return render_json(st, gauges, p);
+    }
     out.pool = p;
     out.parts = apr_array_make(p, 256, sizeof(const char *));
-    if (prometheus) {
-        render_prometheus(&out, st, gauges);
-        render_prometheus_answers(&out, st, gauges);
-    }
-    else {
-        render_json(&out, st, gauges);
-    }
+    render_prometheus(&out, st, gauges);
+    render_prometheus_answers(&out, st, gauges);
     return apr_array_pstrcat(p, out.parts, '\0');
 }

@@ -109,7 +109,7 @@ static void close_container(kvc_usage_scan *s)
 
 static void end_number(kvc_usage_scan *s)
 {
-    if (value_on_path(s) && s->number >= 0) {
+    if (value_on_path(s) && s->number >= 0 && !(s->negative && s->number > 0)) {
         s->found = (long)s->number;
     }
     after_value(s);
@@ -139,7 +139,9 @@ static int json_byte(kvc_usage_scan *s, char c)
             s->lex = L_STR;
         }
         else if (c == '-' || (c >= '0' && c <= '9')) {
-            s->number = c == '-' ? -1 : c - '0';
+            /* A sign is kept aside: "-0" is 0, any other negative none. */
+            s->negative = c == '-';
+            s->number = c == '-' ? 0 : c - '0';
             s->lex = L_NUM;
         }
         else if (c >= 'a' && c <= 'z') {
@@ -178,12 +180,21 @@ static int json_byte(kvc_usage_scan *s, char c)
         else if (c == '"') {
             s->key_match =
                 s->key_pos >= 0 && path_names[s->depth][s->key_pos] == '\0';
+            /* A member of the path again: its new value replaces what the
+             * earlier one held, as JSON readers keep the last. */
+            if (s->key_match) {
+                s->found = -1;
+            }
             s->lex = L_COLON;
         }
         else if (s->key_pos >= 0) {
             const char *want = path_names[s->depth];
 
-            s->key_pos = want[s->key_pos] == c ? s->key_pos + 1 : -1;
+            /* Past the end of the name, any byte is a mismatch (a NUL,
+             * invalid in JSON, would otherwise match its terminator). */
+            s->key_pos = want[s->key_pos] != '\0' && want[s->key_pos] == c
+                             ? s->key_pos + 1
+                             : -1;
         }
         return 1;
     case L_COLON:

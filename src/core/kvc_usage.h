@@ -41,6 +41,7 @@ typedef struct {
     int key_match;      /* the last key was the path's at this level */
     int escaped;        /* inside a string, after a backslash */
     apr_int64_t number; /* digits of the value on the path, -1: not one */
+    int negative;       /* the number had a minus sign */
     unsigned long object_bits; /* bit d set: level d+1 is an object */
     long found;                /* the last cached_tokens seen, -1: none */
 } kvc_usage_scan;
@@ -55,9 +56,11 @@ void kvc_usage_init(kvc_usage_scan *s, int sse);
 void kvc_usage_feed(kvc_usage_scan *s, const char *data, apr_size_t len);
 
 /**
- * The cached tokens reported so far (the last value wins), or -1 when the
- * answer carried none (no usage, no details, null, not an integer, above
- * 2^31-1).
+ * The cached tokens reported so far, or -1 when the answer carried none
+ * (no usage, no details, null, not an integer, above 2^31-1).  As JSON
+ * readers keep the last of a repeated member, a later occurrence of the
+ * path replaces an earlier one; in a stream, the last event with a usage
+ * member decides.
  */
 long kvc_usage_cached_tokens(const kvc_usage_scan *s);
 

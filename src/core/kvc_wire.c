@@ -1,17 +1,23 @@
+/* Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ * use this file except in compliance with the License.  You may obtain a copy
+ * of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
 /**
  * @file kvc_wire.c
  * @brief Upstream wire formats: vLLM /tokenize, LMCache /lookup and the
  *        kvcache-matches note.
  */
 
+#include <locale.h>
+#include <stdlib.h>
 #include <string.h>
-
-#include <json.h>
 
 #include "apr_hash.h"
 #include "apr_strings.h"
 
 #include "kvc_json.h"
+#include "kvc_json_writer.h"
 #include "kvc_wire.h"
 
 #define KVC_DIGIT(c) ((unsigned char)((c) - '0') <= 9)
@@ -133,13 +139,23 @@ static APR_INLINE int kvc_token_id(const char **pp, const char *end,
     return 1;
 }
 
-/* The hot loop: an array of non-negative integers, s->p at '['.  Ids are
- * appended to a pool array sized from the bytes left: compact output
- * spends six to seven bytes per id of a 32k-256k vocabulary, so a fifth
- * of the length almost never needs the doubling below (which would copy
- * the array and strand the old block in the request pool).
+/* Where the ids of a "tokens" array go: one pool block, sized from the
+ * bytes left when the first array starts.  Compact output spends six to
+ * seven bytes per id of a 32k-256k vocabulary, so a fifth of the length
+ * almost never needs the doubling below (which copies the ids and
+ * strands the old block in the pool).  A repeated "tokens" reuses the
+ * block: allocating one per member would let a body of many small
+ * arrays cost memory quadratic in its length.
  */
-static int kvc_scan_token_array(kvc_json_scan *s, apr_pool_t *pool,
+typedef struct {
+    apr_pool_t *pool;
+    apr_int32_t *ids;
+    apr_size_t cap;
+} kvc_id_buffer;
+
+/* The hot loop: an array of non-negative integers, s->p at '['.  On
+ * failure s->p is unspecified and *t unchanged. */
+static int kvc_scan_token_array(kvc_json_scan *s, kvc_id_buffer *buf,
                                 kvc_tokens *t)
 {
     const char *p = s->p + 1;
@@ -156,8 +172,12 @@ static int kvc_scan_token_array(kvc_json_scan *s, apr_pool_t *pool,
         t->count = 0;
         return 1;
     }
-    cap = (apr_size_t)(end - p) / 5 + 16;
-    ids = apr_palloc(pool, cap * sizeof(*ids));
+    if (buf->ids == NULL) {
+        buf->cap = (apr_size_t)(end - p) / 5 + 16;
+        buf->ids = apr_palloc(buf->pool, buf->cap * sizeof(*buf->ids));
+    }
+    ids = buf->ids;
+    cap = buf->cap;
 
     for (;;) {
         apr_uint64_t v;
@@ -166,16 +186,17 @@ static int kvc_scan_token_array(kvc_json_scan *s, apr_pool_t *pool,
             return 0;
         }
         if (n == cap) {
-            apr_int32_t *grown = apr_palloc(pool, 2 * cap * sizeof(*ids));
+            apr_int32_t *grown =
+                apr_palloc(buf->pool, 2 * cap * sizeof(*grown));
 
             memcpy(grown, ids, n * sizeof(*ids));
-            ids = grown;
-            cap *= 2;
+            buf->ids = ids = grown;
+            buf->cap = cap = 2 * cap;
         }
         ids[n++] = (apr_int32_t)v;
 
         /* Anything but blanks and then ',' or ']' ("1.0", "1e3", an
-         * eleventh digit, "01") is garbage.
+         * eleventh digit, "01") is not an id list.
          */
         while (p < end && KVC_JSON_WS(*p)) {
             p++;
@@ -206,10 +227,13 @@ kvc_wire_status kvc_wire_parse_tokens(const char *body, apr_size_t len,
                                       apr_pool_t *p, kvc_tokens *out)
 {
     kvc_tokens found = { NULL, 0 };
+    kvc_id_buffer buf = { p, NULL, 0 };
     kvc_json_scan s;
     kvc_json_step step;
     kvc_json_str name;
     apr_size_t count = 0;
+    /* The last "tokens" seen is not null, [] or an id list. */
+    int unusable = 0;
 
     out->ids = NULL;
     out->count = 0;
@@ -225,29 +249,37 @@ kvc_wire_status kvc_wire_parse_tokens(const char *body, apr_size_t len,
     }
     s.p++;
     while ((step = kvc_json_member(&s, &count, &name)) == KVC_JSON_ITEM) {
+        const char *value = s.p;
+
         if (!kvc_json_str_is(&name, "tokens")) {
             if (!kvc_json_skip_value(&s, 1)) {
                 return KVC_WIRE_GARBAGE;
             }
+            continue;
         }
-        else if (*s.p == '[') {
-            if (!kvc_scan_token_array(&s, p, &found)) {
-                return KVC_WIRE_GARBAGE;
-            }
+        /* The last "tokens" wins, so an unusable one only decides when
+         * no other follows: until then it need only be valid JSON.
+         */
+        unusable = 0;
+        if (*s.p == '[' && kvc_scan_token_array(&s, &buf, &found)) {
+            continue;
         }
-        else if (kvc_json_literal(&s, "null", 4)) {
-            found.ids = NULL;
-            found.count = 0;
+        found.ids = NULL;
+        found.count = 0;
+        if (kvc_json_literal(&s, "null", 4)) {
+            continue;
         }
-        else {
+        s.p = value;
+        if (!kvc_json_skip_value(&s, 1)) {
             return KVC_WIRE_GARBAGE;
         }
+        unusable = 1;
     }
     if (step == KVC_JSON_ERROR) {
         return KVC_WIRE_GARBAGE;
     }
     kvc_json_skip_ws(&s);
-    if (s.p != s.end) {
+    if (s.p != s.end || unusable) {
         return KVC_WIRE_GARBAGE;
     }
     if (found.count == 0) {
@@ -258,116 +290,169 @@ kvc_wire_status kvc_wire_parse_tokens(const char *body, apr_size_t len,
 }
 
 /* ------------------------------------------------------------------ */
-/* /lookup request                                                    */
+/* /lookup request and cache-action bodies                            */
 /* ------------------------------------------------------------------ */
 
-#define KVC_LOOKUP_HEAD "{\"tokens\":["
-#define KVC_LOOKUP_TAIL "]}"
-
-static const char kvc_digit_pairs[201] =
-    "00010203040506070809101112131415161718192021222324252627282930313233"
-    "34353637383940414243444546474849505152535455565758596061626364656667"
-    "6869707172737475767778798081828384858687888990919293949596979899";
-
-static APR_INLINE unsigned kvc_ndigits(apr_uint32_t v)
-{
-    unsigned n = 1;
-
-    while (v >= 10) {
-        v /= 10;
-        n++;
-    }
-    return n;
-}
-
-/* Writes v in decimal at o, two digits per step straight into place
- * (a scratch buffer plus memcpy() per id costs more than the digits).
+/* Room for every id and some members around them, exactly: the body is
+ * built without regrowth, and a 128k-token prompt's request takes the
+ * 0.8 MB it needs rather than the 1.5 MB of 12 bytes per id, which counts
+ * against what httpd keeps of freed memory (MaxMemFree).
  */
-static APR_INLINE char *kvc_put_uint(char *o, apr_uint32_t v)
+static apr_size_t kvc_body_size_hint(const kvc_tokens *t)
 {
-    unsigned n = (v < 100000) ? (v < 100 ? (v < 10 ? 1 : 2)
-                                         : (v < 1000 ? 3 : (v < 10000 ? 4 : 5)))
-                              : kvc_ndigits(v);
-    char *d = o + n;
+    apr_size_t count = (t != NULL && t->ids != NULL) ? t->count : 0;
+    apr_size_t i, size = 1024;
 
-    while (v >= 100) {
-        unsigned r = (unsigned)(v % 100) * 2;
+    if (count >= (APR_SIZE_MAX - 1024) / 12) {
+        return 0;
+    }
+    for (i = 0; i < count; i++) {
+        apr_uint32_t v = t->ids[i] < 0
+                             ? (apr_uint32_t)0 - (apr_uint32_t)t->ids[i]
+                             : (apr_uint32_t)t->ids[i];
 
-        v /= 100;
-        *--d = kvc_digit_pairs[r + 1];
-        *--d = kvc_digit_pairs[r];
+        /* digits, a comma, and a sign for a negative id */
+        size += 2 + (t->ids[i] < 0) + (v >= 10) + (v >= 100) + (v >= 1000)
+                + (v >= 10000) + (v >= 100000) + (v >= 1000000)
+                + (v >= 10000000) + (v >= 100000000) + (v >= 1000000000);
     }
-    if (v >= 10) {
-        *--d = kvc_digit_pairs[v * 2 + 1];
-        *--d = kvc_digit_pairs[v * 2];
-    }
-    else {
-        *--d = (char)('0' + v);
-    }
-    return o + n;
+    return size;
 }
 
 const char *kvc_wire_lookup_request(const kvc_tokens *t, apr_pool_t *p,
                                     apr_size_t *len)
 {
-    /* Per id: up to 10 digits, a '-' a buggy caller might need, and ','. */
-    const apr_size_t per_id = 12;
-    const apr_size_t fixed =
-        sizeof(KVC_LOOKUP_HEAD) - 1 + sizeof(KVC_LOOKUP_TAIL) - 1 + 1;
-    apr_size_t count = (t != NULL && t->ids != NULL) ? t->count : 0;
-    apr_size_t i;
-    char *buf, *o;
+    kvc_json_writer w;
 
-    if (count > (APR_SIZE_MAX - fixed) / per_id) {
+    kvc_json_writer_init(&w, p, kvc_body_size_hint(t));
+    kvc_json_write_object_open(&w);
+    kvc_json_write_key(&w, "tokens");
+    kvc_json_write_tokens(&w, t);
+    kvc_json_write_object_close(&w);
+    return kvc_json_writer_finish(&w, len);
+}
+
+const char *kvc_wire_action_request(const kvc_wire_action *action,
+                                    apr_pool_t *p, apr_size_t *len)
+{
+    kvc_json_writer w;
+
+    if (action == NULL || action->instance_id == NULL) {
         return NULL;
     }
-    buf = apr_palloc(p, fixed + count * per_id);
-    memcpy(buf, KVC_LOOKUP_HEAD, sizeof(KVC_LOOKUP_HEAD) - 1);
-    o = buf + sizeof(KVC_LOOKUP_HEAD) - 1;
-
-    for (i = 0; i < count; i++) {
-        apr_int32_t v = t->ids[i];
-
-        if (i != 0) {
-            *o++ = ',';
-        }
-        if (v < 0) {
-            *o++ = '-';
-            o = kvc_put_uint(o, (apr_uint32_t)0 - (apr_uint32_t)v);
-        }
-        else {
-            o = kvc_put_uint(o, (apr_uint32_t)v);
-        }
+    kvc_json_writer_init(&w, p, kvc_body_size_hint(action->tokens));
+    kvc_json_write_object_open(&w);
+    kvc_json_write_key(&w, "instance_id");
+    kvc_json_write_cstring(&w, action->instance_id);
+    if (action->location != NULL) {
+        kvc_json_write_key(&w, "location");
+        kvc_json_write_cstring(&w, action->location);
     }
-    memcpy(o, KVC_LOOKUP_TAIL, sizeof(KVC_LOOKUP_TAIL));
-    o += sizeof(KVC_LOOKUP_TAIL) - 1;
-    if (len != NULL) {
-        *len = (apr_size_t)(o - buf);
+    if (action->method != NULL) {
+        kvc_json_write_key(&w, "method");
+        kvc_json_write_cstring(&w, action->method);
     }
-    return buf;
+    if (action->tokens != NULL) {
+        kvc_json_write_key(&w, "tokens");
+        kvc_json_write_tokens(&w, action->tokens);
+    }
+    kvc_json_write_object_close(&w);
+    return kvc_json_writer_finish(&w, len);
 }
 
 /* ------------------------------------------------------------------ */
 /* /lookup response                                                   */
 /* ------------------------------------------------------------------ */
 
-/* Token counts arrive as 512 or, from some serializers, 512.0. */
-static int kvc_lookup_count(json_object *v, long *out)
-{
-    if (json_object_is_type(v, json_type_int)) {
-        apr_int64_t n = json_object_get_int64(v);
+/* A layout_info member as it is read.  As in json-c and Python's json, a
+ * repeated id keeps the position of its first occurrence and the value
+ * of its last one, so entries are kept by decoded id until the object
+ * closes.
+ */
+typedef struct {
+    const char *id; /* decoded, NUL-terminated */
+    apr_size_t id_len;
+    int usable; /* the last value was well formed */
+    kvc_match match;
+} kvc_layout_entry;
 
-        if (n < 0 || n > KVC_TOKEN_MAX) {
-            return 0;
-        }
-        *out = (long)n;
-        return 1;
+/* A validated string, decoded and NUL-terminated, from the pool. */
+static char *kvc_decoded(const kvc_json_str *str, apr_pool_t *p,
+                         apr_size_t *len)
+{
+    char *out = apr_palloc(p, str->len + 1);
+
+    *len = kvc_json_decode(str, out);
+    out[*len] = '\0';
+    return out;
+}
+
+/* The value of the JSON number [text, text+len) read as a double, the
+ * way json-c and Python's json read a number with a fraction or an
+ * exponent.  strtod() follows LC_NUMERIC, which another module may have
+ * set, so it is shown the locale's decimal separator.
+ */
+static double kvc_decimal_value(const char *text, apr_size_t len, apr_pool_t *p)
+{
+    const char *dp = localeconv()->decimal_point;
+    apr_size_t dplen = (dp != NULL) ? strlen(dp) : 0;
+    char small[64], *buf, *o;
+    apr_size_t i;
+
+    if (dplen == 0) {
+        dp = ".";
+        dplen = 1;
     }
-    if (json_object_is_type(v, json_type_double)) {
-        double d = json_object_get_double(v);
+    /* A JSON number has at most one '.'. */
+    buf =
+        (len + dplen < sizeof(small)) ? small : apr_palloc(p, len + dplen + 1);
+    for (i = 0, o = buf; i < len; i++) {
+        if (text[i] == '.') {
+            memcpy(o, dp, dplen);
+            o += dplen;
+        }
+        else {
+            *o++ = text[i];
+        }
+    }
+    *o = '\0';
+    /* Out of range gives HUGE_VAL or 0, as in json-c: both are judged
+     * as values below. */
+    return strtod(buf, NULL);
+}
+
+/* A token count at s->p (in a container, depth levels deep): a number
+ * whose value is a whole number in 0..KVC_TOKEN_MAX.  512, 512.0, 5.12e2
+ * and -0 are; 12.5, -1, 1e10 and anything but a number are not.
+ * Returns -1 if the text is not valid JSON, 0 if it is no count, 1 with
+ * the count in *out.
+ */
+static int kvc_lookup_count(kvc_json_scan *s, int depth, apr_pool_t *p,
+                            long *out)
+{
+    const char *text = s->p;
+    apr_size_t len, i, digits;
+    apr_uint64_t v = 0;
+    int negative, integral = 1;
+
+    if (*text != '-' && !KVC_DIGIT(*text)) {
+        return kvc_json_skip_value(s, depth) ? 0 : -1;
+    }
+    if (!kvc_json_number(s)) {
+        return -1;
+    }
+    len = (apr_size_t)(s->p - text);
+    for (i = 0; i < len; i++) {
+        if (text[i] == '.' || text[i] == 'e' || text[i] == 'E') {
+            integral = 0;
+            break;
+        }
+    }
+    if (!integral) {
+        double d = kvc_decimal_value(text, len, p);
 
         /* The range test also rejects NaN; within range, the cast is
-         * exact and tells integral values apart.
+         * exact and tells whole values apart.
          */
         if (!(d >= 0 && d <= (double)KVC_TOKEN_MAX) || (double)(long)d != d) {
             return 0;
@@ -375,19 +460,39 @@ static int kvc_lookup_count(json_object *v, long *out)
         *out = (long)d;
         return 1;
     }
-    return 0;
+    /* An integer: only "-0" may carry a sign.  Ten digits cannot overflow
+     * 64 bits, and more are out of range anyway. */
+    negative = (*text == '-');
+    digits = len - (apr_size_t)negative;
+    if (digits > 10) {
+        return 0;
+    }
+    for (i = (apr_size_t)negative; i < len; i++) {
+        v = v * 10 + (apr_uint64_t)(text[i] - '0');
+    }
+    if (v > (apr_uint64_t)KVC_TOKEN_MAX || (negative && v != 0)) {
+        return 0;
+    }
+    *out = (long)v;
+    return 1;
 }
 
 /* Locations are echoed to LMCache and to logs; a name that is not plain
  * printable ASCII is dropped rather than carried around.
  */
-static const char *kvc_lookup_location(json_object *v, apr_pool_t *p)
+static const char *kvc_lookup_location(const kvc_json_str *loc, apr_pool_t *p)
 {
-    const char *s = json_object_get_string(v);
-    int len = json_object_get_string_len(v);
-    int i;
+    apr_size_t len, i;
+    char *s;
 
-    if (s == NULL || len < 1 || len > 255) {
+    /* An escape of six bytes decodes to one at least, so nothing longer
+     * decodes to 255 bytes or fewer.
+     */
+    if (loc->len == 0 || loc->len > 6 * 255) {
+        return NULL;
+    }
+    s = kvc_decoded(loc, p, &len);
+    if (len < 1 || len > 255) {
         return NULL;
     }
     for (i = 0; i < len; i++) {
@@ -397,48 +502,136 @@ static const char *kvc_lookup_location(json_object *v, apr_pool_t *p)
             return NULL;
         }
     }
-    return apr_pstrmemdup(p, s, (apr_size_t)len);
+    return s;
 }
 
-/* Accepts [location, n] (LMCache) and {"0": location, "1": n} (Pixiu's
- * mock).  Returns 0 when the value is malformed.
+/* A layout_info value (level 3) at s->p: [location, n] (LMCache) or
+ * {"0": location, "1": n} (Pixiu's mock), where a repeated "0" or "1"
+ * counts with its last value.  Returns -1 if the text is not valid JSON,
+ * 0 if the value is malformed, 1 with m's location and count set.
  */
-static int kvc_lookup_value(json_object *v, apr_pool_t *p, kvc_match *m)
+static int kvc_lookup_value(kvc_json_scan *s, apr_pool_t *p, kvc_match *m)
 {
-    json_object *loc = NULL, *num = NULL;
+    kvc_json_str loc, name;
+    kvc_json_step step;
+    apr_size_t count = 0;
+    int has_loc = 0, has_count = 0, r;
+    long n = 0;
 
-    if (json_object_is_type(v, json_type_array)) {
-        if (json_object_array_length(v) != 2) {
-            return 0;
-        }
-        loc = json_object_array_get_idx(v, 0);
-        num = json_object_array_get_idx(v, 1);
+    if (*s->p != '[' && *s->p != '{') {
+        return kvc_json_skip_value(s, 2) ? 0 : -1;
     }
-    else if (json_object_is_type(v, json_type_object)) {
-        if (!json_object_object_get_ex(v, "0", &loc)
-            || !json_object_object_get_ex(v, "1", &num)) {
-            return 0;
+    if (*s->p++ == '[') {
+        while ((step = kvc_json_element(s, &count)) == KVC_JSON_ITEM) {
+            if (count == 1 && *s->p == '"') {
+                if (!kvc_json_string(s, &loc)) {
+                    return -1;
+                }
+                has_loc = 1;
+            }
+            else if (count == 2) {
+                if ((r = kvc_lookup_count(s, 3, p, &n)) < 0) {
+                    return -1;
+                }
+                has_count = r;
+            }
+            else if (!kvc_json_skip_value(s, 3)) {
+                return -1;
+            }
+        }
+        if (count != 2) {
+            has_loc = 0;
         }
     }
     else {
+        while ((step = kvc_json_member(s, &count, &name)) == KVC_JSON_ITEM) {
+            if (kvc_json_str_is(&name, "0")) {
+                has_loc = (*s->p == '"');
+                if (has_loc ? !kvc_json_string(s, &loc)
+                            : !kvc_json_skip_value(s, 3)) {
+                    return -1;
+                }
+            }
+            else if (kvc_json_str_is(&name, "1")) {
+                if ((r = kvc_lookup_count(s, 3, p, &n)) < 0) {
+                    return -1;
+                }
+                has_count = r;
+            }
+            else if (!kvc_json_skip_value(s, 3)) {
+                return -1;
+            }
+        }
+    }
+    if (step != KVC_JSON_END) {
+        return -1;
+    }
+    if (!has_loc || !has_count) {
         return 0;
     }
-    if (!json_object_is_type(loc, json_type_string)
-        || !kvc_lookup_count(num, &m->matched)) {
-        return 0;
-    }
-    m->location = kvc_lookup_location(loc, p);
+    m->matched = n;
+    m->location = kvc_lookup_location(&loc, p);
     return 1;
 }
 
-static int has_escaped_nul(const char *body, apr_size_t len)
+/* The object of layout_info (level 2) at s->p: its entries, by decoded
+ * id, in the order the ids first appear.  0 if it is not valid JSON.
+ */
+static int kvc_lookup_layout(kvc_json_scan *s, apr_pool_t *p,
+                             apr_array_header_t *entries)
 {
-    apr_size_t i;
+    apr_hash_t *position = apr_hash_make(p);
+    kvc_json_step step;
+    kvc_json_str name;
+    apr_size_t count = 0;
 
-    for (i = 0; i + 6 <= len; i++) {
-        if (body[i] == '\\' && !memcmp(body + i + 1, "u0000", 5)) {
+    s->p++;
+    while ((step = kvc_json_member(s, &count, &name)) == KVC_JSON_ITEM) {
+        kvc_layout_entry *e;
+        kvc_match m;
+        apr_size_t id_len;
+        char *id = kvc_decoded(&name, p, &id_len);
+        /* 1 + the entry's index; NULL for an id not seen yet */
+        apr_uintptr_t at =
+            (apr_uintptr_t)apr_hash_get(position, id, (apr_ssize_t)id_len);
+        int r = kvc_lookup_value(s, p, &m);
+
+        if (r < 0) {
+            return 0;
+        }
+        if (at == 0) {
+            e = apr_array_push(entries);
+            e->id = id;
+            e->id_len = id_len;
+            apr_hash_set(position, id, (apr_ssize_t)id_len,
+                         (void *)(apr_uintptr_t)entries->nelts);
+        }
+        else {
+            e = &APR_ARRAY_IDX(entries, (int)(at - 1), kvc_layout_entry);
+        }
+        e->usable = r;
+        if (r) {
+            e->match = m;
+        }
+    }
+    return step == KVC_JSON_END;
+}
+
+/* Whether a validated JSON text holds the escape \u0000.  Backslashes
+ * occur only in escapes there, and each escape is a backslash and one
+ * more byte (a \u's hex digits hold none): walking from one to the next
+ * never mistakes an escaped backslash for the start of an escape.
+ */
+static int kvc_has_escaped_nul(const char *text, apr_size_t len)
+{
+    const char *p = text;
+    const char *end = text + len;
+
+    while ((p = memchr(p, '\\', (apr_size_t)(end - p))) != NULL) {
+        if (end - p >= 6 && memcmp(p + 1, "u0000", 5) == 0) {
             return 1;
         }
+        p += 2;
     }
     return 0;
 }
@@ -448,55 +641,84 @@ kvc_wire_status kvc_wire_parse_lookup(const char *body, apr_size_t len,
                                       apr_array_header_t **matches,
                                       apr_size_t *skipped)
 {
-    json_object *root, *layout;
-    apr_array_header_t *arr;
-    apr_size_t bad = 0;
+    /* What the last layout_info was. */
+    enum {
+        KVC_LAYOUT_NONE,
+        KVC_LAYOUT_OBJECT,
+        KVC_LAYOUT_OTHER
+    } layout = KVC_LAYOUT_NONE;
+    apr_array_header_t *arr, *entries = NULL;
+    kvc_json_scan s;
+    kvc_json_step step;
+    kvc_json_str name;
+    apr_size_t count = 0, bad = 0;
+    int i;
 
     arr = apr_array_make(p, 4, sizeof(kvc_match));
     *matches = arr;
     if (skipped != NULL) {
         *skipped = 0;
     }
-    /* json-c cuts member names at an escaped NUL, which would turn
-     * "vllm-a\u0000x" into a valid id; no real answer carries one. */
-    if (kvc_json_parse(body, len, &root) != APR_SUCCESS) {
+    if (body == NULL) {
         return KVC_WIRE_GARBAGE;
     }
-    if (has_escaped_nul(body, len)) {
-        json_object_put(root);
+    s.p = body;
+    s.end = body + len;
+    kvc_json_skip_ws(&s);
+    if (s.p >= s.end || *s.p != '{') {
         return KVC_WIRE_GARBAGE;
     }
-    if (!json_object_is_type(root, json_type_object)) {
-        json_object_put(root);
-        return KVC_WIRE_GARBAGE;
-    }
-    /* json-c represents null as a NULL object. */
-    if (!json_object_object_get_ex(root, "layout_info", &layout)
-        || layout == NULL) {
-        json_object_put(root);
-        return KVC_WIRE_EMPTY;
-    }
-    if (!json_object_is_type(layout, json_type_object)) {
-        json_object_put(root);
-        return KVC_WIRE_GARBAGE;
-    }
-
-    {
-        json_object_object_foreach(layout, id, val)
-        {
-            kvc_match m;
-
-            if (!kvc_route_id_valid(id, strlen(id))
-                || !kvc_lookup_value(val, p, &m)) {
-                bad++;
-                continue;
+    s.p++;
+    while ((step = kvc_json_member(&s, &count, &name)) == KVC_JSON_ITEM) {
+        if (!kvc_json_str_is(&name, "layout_info")) {
+            if (!kvc_json_skip_value(&s, 1)) {
+                return KVC_WIRE_GARBAGE;
             }
-            m.instance_id = apr_pstrdup(p, id);
-            APR_ARRAY_PUSH(arr, kvc_match) = m;
+        }
+        else if (*s.p == '{') {
+            /* The last layout_info wins: its entries start afresh. */
+            entries = apr_array_make(p, 8, sizeof(kvc_layout_entry));
+            if (!kvc_lookup_layout(&s, p, entries)) {
+                return KVC_WIRE_GARBAGE;
+            }
+            layout = KVC_LAYOUT_OBJECT;
+        }
+        else if (kvc_json_literal(&s, "null", 4)) {
+            layout = KVC_LAYOUT_NONE;
+        }
+        else {
+            if (!kvc_json_skip_value(&s, 1)) {
+                return KVC_WIRE_GARBAGE;
+            }
+            layout = KVC_LAYOUT_OTHER;
         }
     }
-    json_object_put(root);
+    if (step == KVC_JSON_ERROR) {
+        return KVC_WIRE_GARBAGE;
+    }
+    kvc_json_skip_ws(&s);
+    /* No real answer holds an escaped NUL; a C string cut at one would
+     * make "vllm-a\u0000x" the id vllm-a (json-c did just that). */
+    if (s.p != s.end || kvc_has_escaped_nul(body, len)
+        || layout == KVC_LAYOUT_OTHER) {
+        return KVC_WIRE_GARBAGE;
+    }
+    if (layout == KVC_LAYOUT_NONE) {
+        return KVC_WIRE_EMPTY;
+    }
+    for (i = 0; i < entries->nelts; i++) {
+        const kvc_layout_entry *e =
+            &APR_ARRAY_IDX(entries, i, kvc_layout_entry);
+        kvc_match *m;
 
+        if (!e->usable || !kvc_route_id_valid(e->id, e->id_len)) {
+            bad++;
+            continue;
+        }
+        m = apr_array_push(arr);
+        *m = e->match;
+        m->instance_id = e->id;
+    }
     if (skipped != NULL) {
         *skipped = bad;
     }

@@ -1,3 +1,8 @@
+/* Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ * use this file except in compliance with the License.  You may obtain a copy
+ * of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
 /**
  * @file kvc_wire.h
  * @brief Upstream wire formats: vLLM /tokenize, LMCache /lookup, and the
@@ -5,7 +10,10 @@
  *
  * Every parser takes a buffer and its length; buffers need not be
  * NUL-terminated and are never read past len.  All results are allocated
- * from the pool passed in.
+ * from the pool passed in.  Every parser reads JSON with the kvc_json
+ * scanner, in one pass and without a tree, so all of them agree on what
+ * valid JSON is (kvc_json.h); every body sent is written with
+ * kvc_json_writer.h.
  */
 
 #ifndef KVC_WIRE_H
@@ -48,10 +56,11 @@ const char *kvc_wire_status_reason(kvc_wire_status status);
  * Only the top-level "tokens" member is used; every other member, of any
  * JSON type, is validated and skipped.  Token ids must be JSON integers
  * in 0..KVC_TOKEN_MAX written without sign, fraction or exponent.  If
- * "tokens" occurs more than once the last one wins, as in Python's json.
- * Single pass over the bytes with the kvc_json scanner: a 128k-token
- * response must not cost a json-c tree of 128k objects on the request
- * path.
+ * "tokens" occurs more than once the last one wins, as in Python's json:
+ * an earlier one only has to be valid JSON, whatever it holds.  Single
+ * pass over the bytes: a 128k-token response must not cost a tree of
+ * 128k objects on the request path; memory stays linear in len however
+ * often "tokens" repeats.
  * @param body response body (not NUL-terminated)
  * @param len its length
  * @param p pool for the id array
@@ -60,20 +69,46 @@ const char *kvc_wire_status_reason(kvc_wire_status status);
  *         []; KVC_WIRE_GARBAGE for anything that is not one valid JSON
  *         object as kvc_json.h defines it (trailing junk, truncation, bad
  *         escapes or UTF-8, nesting deeper than KVC_JSON_MAX_DEPTH levels)
- *         or whose "tokens" is not an array of such integers
+ *         or whose last "tokens" is neither null nor an array of such
+ *         integers
  */
 kvc_wire_status kvc_wire_parse_tokens(const char *body, apr_size_t len,
                                       apr_pool_t *p, kvc_tokens *out);
 
 /**
  * Build the LMCache /lookup request body {"tokens":[1,2,3]}.
- * @param t the tokens (count 0 gives {"tokens":[]})
+ * @param t the tokens (NULL or count 0 gives {"tokens":[]})
  * @param p pool for the body
  * @param len if not NULL, receives the body length
  * @return the NUL-terminated body, or NULL if its size would overflow
  */
 const char *kvc_wire_lookup_request(const kvc_tokens *t, apr_pool_t *p,
                                     apr_size_t *len);
+
+/** What a cache-action body holds (LMCache /pin, /compress, /clear, Pixiu
+ *  /evict); members that are NULL are left out of the body. */
+typedef struct {
+    const char *instance_id;  /**< required */
+    const char *location;     /**< /pin, /compress, /clear */
+    const char *method;       /**< /compress */
+    const kvc_tokens *tokens; /**< /pin, /compress, /evict */
+} kvc_wire_action;
+
+/**
+ * Build a cache-action body, e.g. for /compress
+ * {"instance_id":"vllm-a","location":"LocalCPUBackend","method":"cachegen",
+ * "tokens":[1,2,3]}: members in that order, strings escaped by the JSON
+ * writer (whatever the configuration or a controller put in them, the
+ * body stays one valid JSON object), tokens written as by
+ * kvc_wire_lookup_request().
+ * @param action the members
+ * @param p pool for the body
+ * @param len if not NULL, receives the body length
+ * @return the NUL-terminated body, or NULL if action or its instance_id
+ *         is NULL or the size would overflow
+ */
+const char *kvc_wire_action_request(const kvc_wire_action *action,
+                                    apr_pool_t *p, apr_size_t *len);
 
 /**
  * Parse an LMCache /lookup response, e.g.
@@ -86,7 +121,10 @@ const char *kvc_wire_lookup_request(const kvc_tokens *t, apr_pool_t *p,
  * location that is a string but not a plain name (printable ASCII, no
  * blanks or quotes, at most 255 bytes) only yields location NULL.
  * Entries keep the response order; a repeated id keeps its first
- * position and its last value.
+ * position and its last value (ids are compared decoded, in full), and
+ * counts once in *skipped if that value is malformed.  As everywhere, a
+ * repeated member ("layout_info", or "0" and "1" in the object form)
+ * counts with its last value.
  * @param body response body (not NUL-terminated)
  * @param len its length
  * @param p pool for the result
@@ -95,7 +133,9 @@ const char *kvc_wire_lookup_request(const kvc_tokens *t, apr_pool_t *p,
  * @param skipped if not NULL, receives the number of skipped entries
  * @return KVC_WIRE_OK with at least one match; KVC_WIRE_EMPTY when
  *         layout_info is missing, null, {} or every entry was skipped;
- *         KVC_WIRE_GARBAGE when the body is not a JSON object or
+ *         KVC_WIRE_GARBAGE when the body is not a JSON object, holds
+ *         a string with an escaped NUL (\u0000: no real answer has one,
+ *         and an id cut at it could pass for another), or its
  *         layout_info is neither an object nor null
  */
 kvc_wire_status kvc_wire_parse_lookup(const char *body, apr_size_t len,

@@ -102,18 +102,19 @@ static void submit(server_rec *s, const request_rec *r,
             kvc_action_name(action), instance);
 }
 
-/* {"instance_id":...,<extra>"tokens":[...]}: the lookup request's token
- * array with fields in front.  Every value was validated at configuration
- * time or by the lookup parser, so no escaping is needed. */
-static const char *action_body(apr_pool_t *p, const char *fields,
+/* The body of an action, built by the JSON writer; a body that cannot
+ * be built (nothing to build it from) is not sent. */
+static const char *action_body(apr_pool_t *p, const char *instance,
+                               const char *location, const char *method,
                                const kvc_tokens *tokens, apr_size_t *len)
 {
-    apr_size_t tokens_len;
-    const char *lookup = kvc_wire_lookup_request(tokens, p, &tokens_len);
-    char *body = apr_pstrcat(p, "{", fields, ",", lookup + 1, NULL);
+    kvc_wire_action action;
 
-    *len = strlen(body);
-    return body;
+    action.instance_id = instance;
+    action.location = location;
+    action.method = method;
+    action.tokens = tokens;
+    return kvc_wire_action_request(&action, p, len);
 }
 
 static void pin_if_hot(server_rec *s, const request_rec *r,
@@ -147,13 +148,10 @@ static void pin_if_hot(server_rec *s, const request_rec *r,
     if (!due) {
         return;
     }
-    body = action_body(p,
-                       apr_psprintf(p,
-                                    "\"instance_id\":\"%s\","
-                                    "\"location\":\"%s\"",
-                                    instance, conf->pin->location),
-                       tokens, &len);
-    submit(s, r, conf, KVC_ACTION_PIN, "/pin", body, len, instance);
+    body = action_body(p, instance, conf->pin->location, NULL, tokens, &len);
+    if (body) {
+        submit(s, r, conf, KVC_ACTION_PIN, "/pin", body, len, instance);
+    }
 }
 
 /* Looks up the instance's signals and takes the rate-limit turn of the
@@ -202,13 +200,11 @@ static void compress_if_loaded(server_rec *s, const request_rec *r,
     if (!instance || !due(instance, 1, kvc_conf_load_threshold(conf))) {
         return;
     }
-    body = action_body(p,
-                       apr_psprintf(p,
-                                    "\"instance_id\":\"%s\","
-                                    "\"method\":\"%s\",\"location\":\"%s\"",
-                                    instance, t->method, t->location),
-                       tokens, &len);
-    submit(s, r, conf, KVC_ACTION_COMPRESS, "/compress", body, len, instance);
+    body = action_body(p, instance, t->location, t->method, tokens, &len);
+    if (body) {
+        submit(s, r, conf, KVC_ACTION_COMPRESS, "/compress", body, len,
+               instance);
+    }
 }
 
 /* LMCache's eviction is /clear of a whole location; Pixiu's /evict exists
@@ -218,23 +214,23 @@ static void clear_if_full(server_rec *s, const request_rec *r,
                           apr_pool_t *p)
 {
     const kvc_action_target *t = conf->evict;
-    const char *body;
+    const char *body, *path;
     apr_size_t len;
 
     if (!due(t->instance, 0, kvc_conf_memory_threshold(conf))) {
         return;
     }
     if (conf->evict_api == KVC_EVICT_API_EVICT) {
-        body = action_body(
-            p, apr_psprintf(p, "\"instance_id\":\"%s\"", t->instance), tokens,
-            &len);
-        submit(s, r, conf, KVC_ACTION_CLEAR, "/evict", body, len, t->instance);
-        return;
+        body = action_body(p, t->instance, NULL, NULL, tokens, &len);
+        path = "/evict";
     }
-    body = apr_psprintf(p, "{\"instance_id\":\"%s\",\"location\":\"%s\"}",
-                        t->instance, t->location);
-    submit(s, r, conf, KVC_ACTION_CLEAR, "/clear", body, strlen(body),
-           t->instance);
+    else {
+        body = action_body(p, t->instance, t->location, NULL, NULL, &len);
+        path = "/clear";
+    }
+    if (body) {
+        submit(s, r, conf, KVC_ACTION_CLEAR, path, body, len, t->instance);
+    }
 }
 
 void kvc_manage_prompt(server_rec *s, const request_rec *r,

@@ -38,6 +38,7 @@ extern const kvc_test_case kvc_parse_tests[];
 extern const kvc_test_case kvc_extract_tests[];
 extern const kvc_test_case kvc_wire_tests[];
 extern const kvc_test_case kvc_json_tests[];
+extern const kvc_test_case kvc_json_writer_tests[];
 extern const kvc_test_case kvc_score_tests[];
 extern const kvc_test_case kvc_stats_tests[];
 extern const kvc_test_case kvc_hotset_tests[];
@@ -67,6 +68,12 @@ void kvc_test_fail(const char *file, int line, const char *fmt, ...);
 /** Heap copy of exactly len bytes, no terminator, so that ASan and
  *  valgrind catch a parser reading past len.  Release with free(). */
 char *kvc_test_exact(const char *data, apr_size_t len);
+
+/** The value at path (member names joined by '.') in a JSON text, read
+ *  with the kvc_json scanner: a string decoded and NUL-terminated, any
+ *  other value as its JSON text; a repeated member counts with its last
+ *  value.  NULL if the text is not valid JSON or has no such member. */
+const char *kvc_test_json_at(const char *text, const char *path, apr_pool_t *p);
 
 #define KVC_CHECK(cond)                                                        \
     do {                                                                       \

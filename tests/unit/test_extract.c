@@ -1,3 +1,8 @@
+/* Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ * use this file except in compliance with the License.  You may obtain a copy
+ * of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
 /**
  * @file test_extract.c
  * @brief Tests for kvc_extract: model, prompt and token-cache key.
@@ -13,6 +18,12 @@
 #include "kvc_json.h"
 #include "kvc_test.h"
 
+/* The prompt text of the last ex() or ex_len() that returned OK, read
+ * with kvc_extract_prompt_text() while its body was still there; ""
+ * after any other outcome. */
+static const char *ex_prompt;
+static apr_size_t ex_prompt_len;
+
 static kvc_extract_status ex_len(const char *body, apr_size_t len,
                                  const char *default_model, apr_pool_t *p,
                                  kvc_request_info *out)
@@ -20,6 +31,15 @@ static kvc_extract_status ex_len(const char *body, apr_size_t len,
     char *buf = kvc_test_exact(body, len);
     kvc_extract_status st = kvc_extract(buf, len, default_model, p, out);
 
+    ex_prompt = "";
+    ex_prompt_len = 0;
+    if (st == KVC_EXTRACT_OK) {
+        KVC_CHECK_NOT_NULL(out->prompt_pieces);
+        ex_prompt = kvc_extract_prompt_text(out, p, &ex_prompt_len);
+    }
+    else {
+        KVC_CHECK_NULL(out->prompt_pieces);
+    }
     free(buf);
     return st;
 }
@@ -66,8 +86,8 @@ static void test_completion_string(apr_pool_t *p)
                      "dm", p, &info),
                   KVC_EXTRACT_OK);
     KVC_CHECK_STR(info.model, "llama");
-    KVC_CHECK_STR(info.prompt, "Hello world");
-    KVC_CHECK_INT(info.prompt_len, 11);
+    KVC_CHECK_STR(ex_prompt, "Hello world");
+    KVC_CHECK_INT(ex_prompt_len, 11);
 }
 
 static void test_prompt_array(apr_pool_t *p)
@@ -78,16 +98,16 @@ static void test_prompt_array(apr_pool_t *p)
                      "true,\"d\"]}",
                      "", p, &info),
                   KVC_EXTRACT_OK);
-    KVC_CHECK_STR(info.prompt, "a\nb\nd");
-    KVC_CHECK_INT(info.prompt_len, 5);
+    KVC_CHECK_STR(ex_prompt, "a\nb\nd");
+    KVC_CHECK_INT(ex_prompt_len, 5);
 
     KVC_CHECK_INT(ex("{\"prompt\":[\"only\"]}", "", p, &info), KVC_EXTRACT_OK);
-    KVC_CHECK_STR(info.prompt, "only");
+    KVC_CHECK_STR(ex_prompt, "only");
 
     /* Empty elements are joined too: only emptiness of the whole counts. */
     KVC_CHECK_INT(ex("{\"prompt\":[\"\",\"x\",\"\"]}", "", p, &info),
                   KVC_EXTRACT_OK);
-    KVC_CHECK_STR(info.prompt, "\nx\n");
+    KVC_CHECK_STR(ex_prompt, "\nx\n");
 }
 
 static void test_prompt_token_ids_are_empty(apr_pool_t *p)
@@ -127,7 +147,7 @@ static void test_blank_prompt_falls_back(apr_pool_t *p)
     for (i = 0; i < sizeof(bodies) / sizeof(*bodies); i++) {
         kvc_test_context = bodies[i];
         KVC_CHECK_INT(ex(bodies[i], "", p, &info), KVC_EXTRACT_OK);
-        KVC_CHECK_STR(info.prompt, "hi");
+        KVC_CHECK_STR(ex_prompt, "hi");
     }
     kvc_test_context = NULL;
 
@@ -136,10 +156,74 @@ static void test_blank_prompt_falls_back(apr_pool_t *p)
                      "[{\"role\":\"user\",\"content\":\"hi\"}]}",
                      "", p, &info),
                   KVC_EXTRACT_OK);
-    KVC_CHECK_STR(info.prompt, " x ");
+    KVC_CHECK_STR(ex_prompt, " x ");
     /* Other Unicode (U+200B ZERO WIDTH SPACE) is not whitespace. */
     KVC_CHECK_INT(ex("{\"prompt\":\"\\u200b\"}", "", p, &info), KVC_EXTRACT_OK);
-    KVC_CHECK_INT(info.prompt_len, 3);
+    KVC_CHECK_INT(ex_prompt_len, 3);
+}
+
+/* Blank or not is decided on the characters as decoded, escape by
+ * escape, without a copy of the text: every whitespace code point of
+ * Go's unicode.IsSpace is blank, escaped or raw, and nothing else is. */
+static void test_blank_decided_per_character(apr_pool_t *p)
+{
+    static const char *const blank[] = {
+        "\\u0009\\u000a\\u000B\\u000c\\u000D\\u0020\\f",
+        "\\u0085\\u00A0\\u1680\\u2000\\u2005\\u200a\\u2028",
+        "\\u2029\\u202f\\u205f\\u3000",
+        "\xe2\x80\x80\xe2\x80\x8a\xe2\x80\xa8\xe2\x80\xa9\xe2\x80\xaf"
+        "\xe2\x81\x9f\xe1\x9a\x80\xc2\x85 "
+    };
+    static const char *const text[] = { /* not whitespace, escaped or raw */
+                                        "\\b",
+                                        "\\u0000",
+                                        "\\u001f",
+                                        "\\u200b",
+                                        "\\u2060",
+                                        "\\u00a1",
+                                        "\\u0008",
+                                        "\\/",
+                                        "\\\\",
+                                        "\\\"",
+                                        "\\ud800",
+                                        "\\udfff",
+                                        "\\ud83d\\ude00",
+                                        "\xe2\x80\x8b",
+                                        "\xc2\xa1",
+                                        "\xf0\x9f\x98\x80",
+                                        "\x7f",
+                                        "x"
+    };
+    kvc_request_info info;
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(blank) / sizeof(*blank); i++) {
+        const char *body =
+            apr_psprintf(p,
+                         "{\"prompt\":[\" %s\",\"\\t\"],\"messages\":"
+                         "[{\"content\":\"%s\"}]}",
+                         blank[i], blank[i]);
+
+        kvc_test_context = body;
+        KVC_CHECK_INT(ex(body, "", p, &info), KVC_EXTRACT_EMPTY_PROMPT);
+    }
+    for (i = 0; i < sizeof(text) / sizeof(*text); i++) {
+        const char *body = apr_psprintf(
+            p, "{\"prompt\":[\" \\u3000\",\"\\u00a0%s\\n\"]}", text[i]);
+
+        kvc_test_context = body;
+        KVC_CHECK_INT(ex(body, "", p, &info), KVC_EXTRACT_OK);
+        KVC_CHECK(ex_prompt_len > 0);
+    }
+    kvc_test_context = NULL;
+    /* The text is still there to read, decoded and joined. */
+    KVC_CHECK_INT(ex("{\"prompt\":[\"\\u3000\",\"\\u0041\\ud83d\\ude00\"]}", "",
+                     p, &info),
+                  KVC_EXTRACT_OK);
+    KVC_CHECK_STR(ex_prompt, "\xe3\x80\x80\nA\xf0\x9f\x98\x80");
+    /* Without a prompt, there is no text. */
+    memset(&info, 0, sizeof(info));
+    KVC_CHECK_STR(kvc_extract_prompt_text(&info, p, NULL), "");
 }
 
 static void test_chat_messages(apr_pool_t *p)
@@ -152,8 +236,8 @@ static void test_chat_messages(apr_pool_t *p)
                      "\"stream\":true}",
                      "", p, &info),
                   KVC_EXTRACT_OK);
-    KVC_CHECK_STR(info.prompt, "sys\nq");
-    KVC_CHECK_INT(info.prompt_len, 5);
+    KVC_CHECK_STR(ex_prompt, "sys\nq");
+    KVC_CHECK_INT(ex_prompt_len, 5);
 }
 
 static void test_messages_skip_non_text(apr_pool_t *p)
@@ -170,7 +254,7 @@ static void test_messages_skip_non_text(apr_pool_t *p)
                      "{\"role\":\"tool\",\"content\":\"result\"}]}",
                      "", p, &info),
                   KVC_EXTRACT_OK);
-    KVC_CHECK_STR(info.prompt, "result");
+    KVC_CHECK_STR(ex_prompt, "result");
 }
 
 static void test_multimodal_content(apr_pool_t *p)
@@ -188,7 +272,7 @@ static void test_multimodal_content(apr_pool_t *p)
                      "{\"role\":\"user\",\"content\":\"plain\"}]}",
                      "", p, &info),
                   KVC_EXTRACT_OK);
-    KVC_CHECK_STR(info.prompt, "look\nhere\nplain");
+    KVC_CHECK_STR(ex_prompt, "look\nhere\nplain");
 
     /* Image-only content has no text. */
     KVC_CHECK_INT(ex("{\"messages\":[{\"role\":\"user\",\"content\":["
@@ -296,7 +380,7 @@ static void test_key_known_answer(apr_pool_t *p)
                      "dm", p, &info),
                   KVC_EXTRACT_OK);
     KVC_CHECK(memcmp(info.key, want, KVC_KEY_LEN) == 0);
-    KVC_CHECK_STR(info.prompt, "a/b \xc3\xa9");
+    KVC_CHECK_STR(ex_prompt, "a/b \xc3\xa9");
 }
 
 /* Every key field, given in reverse order, hashes in the fixed order. */
@@ -329,7 +413,7 @@ static void test_key_all_fields_order(apr_pool_t *p)
                      "dm", p, &info),
                   KVC_EXTRACT_OK);
     KVC_CHECK(memcmp(info.key, want, KVC_KEY_LEN) == 0);
-    KVC_CHECK_STR(info.prompt, "p");
+    KVC_CHECK_STR(ex_prompt, "p");
 }
 
 static void test_key_roles_change(apr_pool_t *p)
@@ -446,7 +530,7 @@ static void test_duplicate_members(apr_pool_t *p)
 
     KVC_CHECK_INT(ex("{\"prompt\":\"a\",\"prompt\":\"b\"}", "", p, &info),
                   KVC_EXTRACT_OK);
-    KVC_CHECK_STR(info.prompt, "b");
+    KVC_CHECK_STR(ex_prompt, "b");
     KVC_CHECK(same_key("{\"prompt\":\"a\",\"prompt\":\"b\"}",
                        "{\"prompt\":\"b\"}", p));
     KVC_CHECK(same_key("{\"tools\":[1],\"prompt\":\"b\",\"tools\":[2]}",
@@ -458,12 +542,12 @@ static void test_duplicate_members(apr_pool_t *p)
                      "[{\"content\":\"m\"}]}",
                      "", p, &info),
                   KVC_EXTRACT_OK);
-    KVC_CHECK_STR(info.prompt, "m");
+    KVC_CHECK_STR(ex_prompt, "m");
     KVC_CHECK_INT(ex("{\"messages\":[{\"content\":\"x\"}],\"prompt\":\" \","
                      "\"messages\":[{\"content\":\"y\"}]}",
                      "", p, &info),
                   KVC_EXTRACT_OK);
-    KVC_CHECK_STR(info.prompt, "y");
+    KVC_CHECK_STR(ex_prompt, "y");
 
     /* Model: the last one, even when it is not a string. */
     KVC_CHECK_INT(ex("{\"model\":\"a\",\"model\":\"b\",\"prompt\":\"x\"}", "dm",
@@ -486,7 +570,7 @@ static void test_duplicate_members(apr_pool_t *p)
                      "\"text\":null}]}]}",
                      "", p, &info),
                   KVC_EXTRACT_OK);
-    KVC_CHECK_STR(info.prompt, "b\ne\ng");
+    KVC_CHECK_STR(ex_prompt, "b\ne\ng");
 }
 
 /* Escapes are decoded as json-c decodes them; names are compared
@@ -500,27 +584,27 @@ static void test_escapes(apr_pool_t *p)
                      "\"mod\\u0065l\":\"\\u006d\"}",
                      "dm", p, &info),
                   KVC_EXTRACT_OK);
-    KVC_CHECK_STR(info.prompt, "\"\\/\b\f\n\r\t");
+    KVC_CHECK_STR(ex_prompt, "\"\\/\b\f\n\r\t");
     KVC_CHECK_STR(info.model, "m");
     /* A pair is one character; an unpaired surrogate is U+FFFD. */
     KVC_CHECK_INT(ex("{\"prompt\":\"\\ud83d\\ude00|\\uD800|\\udc00|"
                      "\\ud800\\u0041|\\ud800\\ud800\\udc00\"}",
                      "", p, &info),
                   KVC_EXTRACT_OK);
-    KVC_CHECK_STR(info.prompt, "\xf0\x9f\x98\x80|\xef\xbf\xbd|"
-                               "\xef\xbf\xbd|\xef\xbf\xbd"
-                               "A|\xef\xbf\xbd"
-                               "\xf0\x90\x80\x80");
+    KVC_CHECK_STR(ex_prompt, "\xf0\x9f\x98\x80|\xef\xbf\xbd|"
+                             "\xef\xbf\xbd|\xef\xbf\xbd"
+                             "A|\xef\xbf\xbd"
+                             "\xf0\x90\x80\x80");
     /* An escaped NUL stays in the prompt and counts in its length. */
     KVC_CHECK_INT(ex("{\"prompt\":\"a\\u0000b\"}", "", p, &info),
                   KVC_EXTRACT_OK);
-    KVC_CHECK_INT(info.prompt_len, 3);
-    KVC_CHECK(memcmp(info.prompt, "a\0b", 4) == 0);
+    KVC_CHECK_INT(ex_prompt_len, 3);
+    KVC_CHECK(memcmp(ex_prompt, "a\0b", 4) == 0);
     /* Raw UTF-8 passes through. */
     KVC_CHECK_INT(
         ex("{\"prompt\":\"\xe6\x97\xa5\xf0\x9f\x98\x80\"}", "", p, &info),
         KVC_EXTRACT_OK);
-    KVC_CHECK_STR(info.prompt, "\xe6\x97\xa5\xf0\x9f\x98\x80");
+    KVC_CHECK_STR(ex_prompt, "\xe6\x97\xa5\xf0\x9f\x98\x80");
     /* Not the same names: a NUL or any other byte more. */
     KVC_CHECK_INT(
         ex("{\"model\\u0000\":\"m\",\"prompt\\u0000\":\"x\"}", "dm", p, &info),
@@ -536,7 +620,7 @@ static void test_escapes(apr_pool_t *p)
                      "\"t\\u0065xt\",\"te\\u0078t\":\"ok\"}]}]}",
                      "", p, &info),
                   KVC_EXTRACT_OK);
-    KVC_CHECK_STR(info.prompt, "ok");
+    KVC_CHECK_STR(ex_prompt, "ok");
 }
 
 static void test_key_model_changes(apr_pool_t *p)
@@ -619,7 +703,7 @@ static void test_len_bounds_body(apr_pool_t *p)
     kvc_request_info info;
 
     KVC_CHECK_INT(kvc_extract(text, 16, "", p, &info), KVC_EXTRACT_OK);
-    KVC_CHECK_STR(info.prompt, "abc");
+    KVC_CHECK_STR(kvc_extract_prompt_text(&info, p, NULL), "abc");
     KVC_CHECK_INT(kvc_extract(text, 15, "", p, &info),
                   KVC_EXTRACT_INVALID_JSON);
 }
@@ -638,7 +722,7 @@ static void test_every_prefix(apr_pool_t *p)
     kvc_request_info info;
 
     KVC_CHECK_INT(ex_len(doc, n, "", p, &info), KVC_EXTRACT_OK);
-    KVC_CHECK_STR(info.prompt, "s \xf0\x9f\x98\x80\n\ncaf\xc3\xa9");
+    KVC_CHECK_STR(ex_prompt, "s \xf0\x9f\x98\x80\n\ncaf\xc3\xa9");
     KVC_CHECK_STR(info.model, "m\xc3\xa9");
     for (i = 0; i < n; i++) {
         kvc_extract_status st = ex_len(doc, i, "", p, &info);
@@ -676,8 +760,8 @@ static void test_byte_flips(apr_pool_t *p)
             valid = kvc_json_valid(buf, n);
             if (st == KVC_EXTRACT_OK) {
                 ok++;
-                KVC_CHECK(info.prompt_len > 0
-                          && info.prompt[info.prompt_len] == '\0');
+                KVC_CHECK(ex_prompt_len > 0
+                          && ex_prompt[ex_prompt_len] == '\0');
             }
             if (valid != (st != KVC_EXTRACT_INVALID_JSON)) {
                 kvc_test_fail(__FILE__, __LINE__, "byte %lu -> 0x%02x: %s",
@@ -747,9 +831,9 @@ static void test_large_prompt(apr_pool_t *p)
     memcpy(body + 11 + n, "\"}", 2);
     len = n + 13;
     KVC_CHECK_INT(ex_len(body, len, "", p, &info), KVC_EXTRACT_OK);
-    KVC_CHECK_INT(info.prompt_len, n);
-    KVC_CHECK(info.prompt[0] == 'a' && info.prompt[n - 1] == 'a'
-              && info.prompt[n] == '\0');
+    KVC_CHECK_INT(ex_prompt_len, n);
+    KVC_CHECK(ex_prompt[0] == 'a' && ex_prompt[n - 1] == 'a'
+              && ex_prompt[n] == '\0');
 }
 
 static void test_key_hex(apr_pool_t *p)
@@ -787,6 +871,7 @@ const kvc_test_case kvc_extract_tests[] = {
     KVC_TEST(test_prompt_array),
     KVC_TEST(test_prompt_token_ids_are_empty),
     KVC_TEST(test_blank_prompt_falls_back),
+    KVC_TEST(test_blank_decided_per_character),
     KVC_TEST(test_chat_messages),
     KVC_TEST(test_messages_skip_non_text),
     KVC_TEST(test_multimodal_content),

@@ -1,12 +1,16 @@
+/* Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ * use this file except in compliance with the License.  You may obtain a copy
+ * of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
 /**
  * @file test_json.c
- * @brief Tests for kvc_json: the strict scanner every parser shares, and
- *        its json-c front end.
+ * @brief Tests for kvc_json: the strict scanner every parser shares.
+ *        (Its json-c front end moved to fuzz/, where json-c is the
+ *        fuzzers' reference: fuzz_common.c tests it.)
  */
 
 #include <stdlib.h>
-
-#include <json.h>
 
 #include "apr_strings.h"
 
@@ -384,51 +388,81 @@ static void test_json_steps(apr_pool_t *p)
     }
 }
 
-/* kvc_json_parse(): the scanner decides, json-c only builds the tree. */
-static void test_json_parse_frontend(apr_pool_t *p)
+/* Code points one at a time, as kvc_json_decode() decodes them. */
+static void test_json_str_next(apr_pool_t *p)
 {
-    static const char *const lax[] = { "{\"a\":NaN}",
-                                       "{\"a\":00}",
-                                       "{\"a\":\"x\ty\"}",
-                                       "{\"a\":\"\xc0\x80\"}",
-                                       "{\"a\":\"\xed\xa0\x80\"}",
-                                       "{\"a\":1}x",
-                                       "{\"a\":1} \v",
-                                       "[1,]" };
-    json_object *o = NULL;
+    static const struct {
+        const char *text;
+        unsigned cps[8];
+        int n;
+    } cases[] = {
+        { "\"\"", { 0 }, 0 },
+        { "\"a\\n\\u0000\"", { 'a', '\n', 0 }, 3 },
+        { "\"\xc2\xa0\xe3\x80\x80\xf0\x9f\x98\x80\x7f\"",
+          { 0xA0, 0x3000, 0x1F600, 0x7F },
+          4 },
+        { "\"\\u00a0\\u3000\\ud83d\\ude00\\ud800\\u0041\"",
+          { 0xA0, 0x3000, 0x1F600, 0xFFFD, 'A' },
+          5 },
+        { "\"\\\"\\\\\\/\\b\\f\\r\\t\\udc00\"",
+          { '"', '\\', '/', '\b', '\f', '\r', '\t', 0xFFFD },
+          8 },
+        { "\"\\ud837\\ude00\\uDBFF\\uDFFF\"", { 0x1DE00, 0x10FFFF }, 2 }
+    };
     apr_size_t i;
 
     (void)p;
-    KVC_CHECK_INT(kvc_json_parse("{\"a\":[1,\"b\"]} ", 14, &o), APR_SUCCESS);
-    KVC_CHECK(o != NULL && json_object_is_type(o, json_type_object));
-    json_object_put(o);
-    KVC_CHECK_INT(kvc_json_parse("42", 2, &o), APR_SUCCESS);
-    KVC_CHECK(o != NULL && json_object_get_int(o) == 42);
-    json_object_put(o);
-    KVC_CHECK_INT(kvc_json_parse("422", 2, &o), APR_SUCCESS);
-    KVC_CHECK(o != NULL && json_object_get_int(o) == 42);
-    json_object_put(o);
-    KVC_CHECK_INT(kvc_json_parse(" null ", 6, &o), APR_SUCCESS);
-    KVC_CHECK_NULL(o);
-    for (i = 0; i < sizeof(lax) / sizeof(*lax); i++) {
-        kvc_test_context = lax[i];
-        o = (json_object *)lax;
-        KVC_CHECK_INT(kvc_json_parse(lax[i], strlen(lax[i]), &o), APR_EINVAL);
-        KVC_CHECK_NULL(o);
+    for (i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        kvc_json_scan s;
+        kvc_json_str str;
+        apr_size_t pos = 0;
+        int k = 0;
+
+        kvc_test_context = cases[i].text;
+        s.p = cases[i].text;
+        s.end = s.p + strlen(s.p);
+        KVC_CHECK_INT(kvc_json_string(&s, &str), 1);
+        while (pos < str.len && k < 8) {
+            KVC_CHECK_INT(kvc_json_str_next(&str, &pos), cases[i].cps[k]);
+            k++;
+        }
+        KVC_CHECK_INT(k, cases[i].n);
+        KVC_CHECK_INT(pos, str.len);
     }
-    kvc_test_context = NULL;
-    KVC_CHECK_INT(kvc_json_parse(NULL, 0, &o), APR_EINVAL);
-    KVC_CHECK_INT(kvc_json_parse("", 0, &o), APR_EINVAL);
 }
 
-const kvc_test_case kvc_json_tests[] = { KVC_TEST(test_json_valid_documents),
-                                         KVC_TEST(test_json_invalid_documents),
-                                         KVC_TEST(test_json_len_bounds),
-                                         KVC_TEST(test_json_string_bytes),
-                                         KVC_TEST(test_json_depth),
-                                         KVC_TEST(test_json_every_prefix),
-                                         KVC_TEST(test_json_decode),
-                                         KVC_TEST(test_json_str_is),
-                                         KVC_TEST(test_json_steps),
-                                         KVC_TEST(test_json_parse_frontend),
-                                         KVC_TEST_END };
+/* kvc_json_number() takes exactly the RFC 8259 grammar and stops there. */
+static void test_json_number(apr_pool_t *p)
+{
+    static const struct {
+        const char *text;
+        int ok;
+        int used;
+    } cases[] = { { "0", 1, 1 },        { "-0", 1, 2 },    { "01", 1, 1 },
+                  { "12.5e-3,", 1, 7 }, { "1E+2]", 1, 4 }, { "-", 0, 0 },
+                  { "1.", 0, 0 },       { ".5", 0, 0 },    { "1e", 0, 0 },
+                  { "+1", 0, 0 },       { "x", 0, 0 },     { "", 0, 0 } };
+    apr_size_t i;
+
+    (void)p;
+    for (i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        kvc_json_scan s;
+
+        kvc_test_context = cases[i].text;
+        s.p = cases[i].text;
+        s.end = s.p + strlen(s.p);
+        KVC_CHECK_INT(kvc_json_number(&s), cases[i].ok);
+        if (cases[i].ok) {
+            KVC_CHECK_INT(s.p - cases[i].text, cases[i].used);
+        }
+    }
+}
+
+const kvc_test_case kvc_json_tests[] = {
+    KVC_TEST(test_json_valid_documents), KVC_TEST(test_json_invalid_documents),
+    KVC_TEST(test_json_len_bounds),      KVC_TEST(test_json_string_bytes),
+    KVC_TEST(test_json_depth),           KVC_TEST(test_json_every_prefix),
+    KVC_TEST(test_json_decode),          KVC_TEST(test_json_str_is),
+    KVC_TEST(test_json_steps),           KVC_TEST(test_json_str_next),
+    KVC_TEST(test_json_number),          KVC_TEST_END
+};

@@ -1,11 +1,11 @@
 /**
  * @file test_stats.c
  * @brief Tests for kvc_stats: counting, histograms, route slots, and both
- *        renderings (JSON parsed back with json-c; Prometheus text checked
- *        line by line and for unique metric families).
+ *        renderings (JSON read back with the kvc_json scanner; Prometheus
+ *        text checked line by line and for unique metric families).
  */
 
-#include <json-c/json.h>
+#include <stdlib.h>
 
 #include "apr_hash.h"
 #include "apr_strings.h"
@@ -109,60 +109,55 @@ static void test_stats_route_slots_bounded(apr_pool_t *p)
     KVC_CHECK_INT(st->routed, KVC_STATS_ROUTES + 11);
 }
 
-static json_object *member(json_object *o, const char *path)
+/* The integer at path in the JSON text, -1 if there is none. */
+static long long int_at(const char *text, const char *path, apr_pool_t *p)
 {
-    char *copy = strdup(path), *save = NULL, *part;
+    const char *v = kvc_test_json_at(text, path, p);
+    char *end;
+    long long n;
 
-    for (part = strtok_r(copy, ".", &save); o && part;
-         part = strtok_r(NULL, ".", &save)) {
-        if (!json_object_object_get_ex(o, part, &o)) {
-            o = NULL;
-        }
+    if (v == NULL) {
+        return -1;
     }
-    free(copy);
-    return o;
-}
-
-static long long int_at(json_object *o, const char *path)
-{
-    json_object *v = member(o, path);
-
-    return v ? json_object_get_int64(v) : -1;
+    n = strtoll(v, &end, 10);
+    return (*end == '\0') ? n : -1;
 }
 
 static void test_stats_json(apr_pool_t *p)
 {
     kvc_stats *st = apr_pcalloc(p, sizeof(*st));
     kvc_stats_gauges g = gauges();
-    json_object *doc;
-    const char *text;
+    const char *doc;
 
     fill(st);
-    text = kvc_stats_render(st, &g, 0, p);
-    doc = json_tokener_parse(text);
-    KVC_CHECK_NOT_NULL(doc);
-    if (!doc) {
-        return;
-    }
-    KVC_CHECK_INT(int_at(doc, "requests.seen"), 6);
-    KVC_CHECK_INT(int_at(doc, "requests.routed"), 3);
-    KVC_CHECK_INT(int_at(doc, "fallbacks.lookup-timeout"), 2);
-    KVC_CHECK_INT(int_at(doc, "fallbacks.invalid-json"), 1);
-    KVC_CHECK_INT(int_at(doc, "tokens.best_matched"), 1536);
-    KVC_CHECK_INT(int_at(doc, "upstreams.lookup.calls"), 3);
-    KVC_CHECK_INT(int_at(doc, "upstreams.lookup.rejected"), 1);
-    KVC_CHECK_INT(int_at(doc, "upstreams.lookup.latency_seconds.count"), 3);
+    doc = kvc_stats_render(st, &g, 0, p);
+    KVC_CHECK_NOT_NULL(kvc_test_json_at(doc, "", p));
+    KVC_CHECK_INT(int_at(doc, "requests.seen", p), 6);
+    KVC_CHECK_INT(int_at(doc, "requests.routed", p), 3);
+    KVC_CHECK_INT(int_at(doc, "fallbacks.lookup-timeout", p), 2);
+    KVC_CHECK_INT(int_at(doc, "fallbacks.invalid-json", p), 1);
+    KVC_CHECK_INT(int_at(doc, "tokens.best_matched", p), 1536);
+    KVC_CHECK_INT(int_at(doc, "upstreams.lookup.calls", p), 3);
+    KVC_CHECK_INT(int_at(doc, "upstreams.lookup.rejected", p), 1);
+    KVC_CHECK_INT(int_at(doc, "upstreams.lookup.latency_seconds.count", p), 3);
+    KVC_CHECK_STR(kvc_test_json_at(doc, "upstreams.lookup.breaker", p), "open");
+    KVC_CHECK_INT(int_at(doc, "upstreams.lookup.breaker_opens", p), 3);
+    KVC_CHECK_INT(int_at(doc, "token_cache.hits", p), 2);
+    KVC_CHECK_INT(int_at(doc, "token_cache.entries", p), 7);
+    KVC_CHECK_INT(int_at(doc, "hot_keys", p), 5);
+    KVC_CHECK_INT(int_at(doc, "actions.clear.dropped", p), 1);
+    KVC_CHECK_INT(int_at(doc, "routes.vllm-a", p), 2);
+    KVC_CHECK_INT(int_at(doc, "routes.vllm-b", p), 1);
+    /* Histogram buckets are cumulative; the sum is in seconds. */
+    KVC_CHECK_INT(int_at(doc, "upstreams.lookup.latency_seconds.buckets.1", p),
+                  3);
     KVC_CHECK_STR(
-        json_object_get_string(member(doc, "upstreams.lookup.breaker")),
-        "open");
-    KVC_CHECK_INT(int_at(doc, "upstreams.lookup.breaker_opens"), 3);
-    KVC_CHECK_INT(int_at(doc, "token_cache.hits"), 2);
-    KVC_CHECK_INT(int_at(doc, "token_cache.entries"), 7);
-    KVC_CHECK_INT(int_at(doc, "hot_keys"), 5);
-    KVC_CHECK_INT(int_at(doc, "actions.clear.dropped"), 1);
-    KVC_CHECK_INT(int_at(doc, "routes.vllm-a"), 2);
-    KVC_CHECK_INT(int_at(doc, "routes.vllm-b"), 1);
-    json_object_put(doc);
+        kvc_test_json_at(doc, "upstreams.lookup.latency_seconds.sum", p),
+        "0.052300");
+    KVC_CHECK_INT(
+        int_at(doc, "upstreams.lookup.latency_seconds.buckets.+Inf", p), 3);
+    /* One document, and the newline after it. */
+    KVC_CHECK(doc[strlen(doc) - 1] == '\n');
 }
 
 static int has_line(const char *text, const char *line)
@@ -224,15 +219,18 @@ static void test_stats_escapes_routes(apr_pool_t *p)
 {
     kvc_stats *st = apr_pcalloc(p, sizeof(*st));
     kvc_stats_gauges g = gauges();
-    json_object *doc;
+    const char *doc;
 
     kvc_stats_request(st, KVC_REASON_NONE, 10, 5, 5, "a\"b\\c");
+    kvc_stats_request(st, KVC_REASON_NONE, 10, 5, 5, "tab\there");
     KVC_CHECK(strstr(kvc_stats_render(st, &g, 1, p), "route=\"a\\\"b\\\\c\"")
               != NULL);
-    doc = json_tokener_parse(kvc_stats_render(st, &g, 0, p));
-    KVC_CHECK_NOT_NULL(doc);
-    KVC_CHECK_INT(int_at(doc, "routes.a\"b\\c"), 1);
-    json_object_put(doc);
+    doc = kvc_stats_render(st, &g, 0, p);
+    KVC_CHECK_NOT_NULL(kvc_test_json_at(doc, "", p));
+    KVC_CHECK_INT(int_at(doc, "routes.a\"b\\c", p), 1);
+    /* JSON keeps the control character, escaped. */
+    KVC_CHECK(strstr(doc, "\"tab\\u0009here\":1") != NULL);
+    KVC_CHECK_INT(int_at(doc, "routes.tab\there", p), 1);
 }
 
 const kvc_test_case kvc_stats_tests[] = { KVC_TEST(test_stats_reason_names),

@@ -133,6 +133,15 @@ static void test_usage_layout(apr_pool_t *p)
                              "tokens_details\":{\"cached_tokens\":6}}}",
                              0),
                   6);
+    /* The later member replaces the earlier even when it holds nothing. */
+    KVC_CHECK_INT(scan_whole("{\"usage\":{\"prompt_tokens_details\":"
+                             "{\"cached_tokens\":5}},\"usage\":null}",
+                             0),
+                  -1);
+    KVC_CHECK_INT(scan_whole("{\"usage\":{\"prompt_tokens_details\":"
+                             "{\"cached_tokens\":-0}}}",
+                             0),
+                  0);
     /* Streams: a data line per event, CRLF or LF, no space after the
      * colon; an event without usage does not clear an earlier one. */
     KVC_CHECK_INT(scan_whole("data:{\"usage\":{\"prompt_tokens_details\":"
