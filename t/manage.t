@@ -286,6 +286,10 @@ for my $pid (@kids) {
 ok t_cmp($failed, 0, 'no failed request during graceful restarts');
 my $served = emu_stats()->{calls}{'vllm-a:/tokenize'} // 0;
 ok t_cmp($served > 10 ? 1 : 0, 1, "traffic flowed ($served tokenized)");
+# However slowly a loaded machine brought the new generation up, the
+# request sent now is its own.
+$server->post(LWP::UserAgent->new(keep_alive => 0), '/v1/chat/completions',
+              chat_body(content => unique_words(10)));
 ok t_cmp(status()->{requests}{seen} > 0 ? 1 : 0, 1,
          'the new generation counts and serves status');
 $server->stop;

@@ -68,7 +68,9 @@ for (1 .. 10) {
 }
 my $made = lookups() - $before;
 t_debug("tight budget: $made calls for 10 requests, slowest ${slowest}s");
-ok t_cmp(KVCache::Test::decision_of($res), 'fallback:lookup-error',
+# A loaded machine may answer the 502 after the budget: a timeout then.
+ok t_cmp(KVCache::Test::decision_of($res) =~
+             /^fallback:lookup-(error|timeout)$/ ? 1 : 0, 1,
          'tight budget: falls back');
 ok t_cmp($made >= 10 && $made <= 30 ? 1 : 0, 1,
          "tight budget: between 1 and 3 calls per request ($made)");
