@@ -64,7 +64,9 @@ vLLM instance ports
                              on arrival: what a perfect router could have used),
                              simulated_ttft_ms, queue_ms, transfer_encoding,
                              content_length, tokenize_error.  Headers X-Kvemu-Served-By,
-                             X-Kvemu-Body-Sha256, X-Kvemu-Cached-Tokens, X-Kvemu-TTFT-Ms.
+                             X-Kvemu-Body-Sha256, X-Kvemu-Cached-Tokens, X-Kvemu-TTFT-Ms,
+                             and on every answer X-Kvemu-Answer-Sha256 (of the body it
+                             sends, a stream's events included).
                              Always 200 (even for invalid JSON, then without KV
                              accounting) except 404 for an unknown model.  "stream": true
                              answers text/event-stream: the first data event carries
@@ -73,8 +75,13 @@ vLLM instance ports
   GET /metrics               Prometheus text: vllm:num_requests_running,
                              vllm:num_requests_waiting, vllm:kv_cache_usage_perc,
                              vllm:gpu_cache_usage_perc, vllm:prefix_cache_queries_total,
-                             vllm:prefix_cache_hits_total (+ _created), labels
-                             {model_name="...",engine="0"} as vLLM v1 prints them.
+                             vllm:prefix_cache_hits_total, vllm:prompt_tokens_total
+                             (+ _created), the histograms (+Inf bucket, _count, _sum)
+                             vllm:request_prefill_time_seconds (the slot held: service
+                             time and delay_ms, in wall-clock seconds) and
+                             vllm:time_to_first_token_seconds (that plus the wait for a
+                             slot), labels {model_name="...",engine="0"} as vLLM v1
+                             prints them.
   GET /health                200, empty body.      GET /v1/models  the served model.
 
 Serving a completion: the prompt's tokens are split into --chunk-size chunks keyed by
@@ -456,6 +463,10 @@ class Instance:
         self.prompt_tokens_total = 0
         self.cached_tokens_total = 0
         self.compressed_calls = 0
+        # Wall-clock seconds, as a real engine measures them: what the
+        # router learns a prefill rate from.
+        self.prefill_seconds_total = 0.0
+        self.ttft_seconds_total = 0.0
 
     def metric_values(self):
         usage = self.store.used / self.store.capacity if self.store.capacity else 0.0
@@ -467,6 +478,11 @@ class Instance:
             "vllm:gpu_cache_usage_perc": usage,
             "vllm:prefix_cache_queries_total": self.prompt_tokens_total,
             "vllm:prefix_cache_hits_total": self.cached_tokens_total,
+            "vllm:prompt_tokens_total": self.prompt_tokens_total,
+            "vllm:request_prefill_time_seconds": (self.prefill_seconds_total,
+                                                  self.served),
+            "vllm:time_to_first_token_seconds": (self.ttft_seconds_total,
+                                                 self.served),
         }
 
     def stats(self):
@@ -497,6 +513,11 @@ METRICS = (  # name, type, help text as vLLM prints them
      "Prefix cache queries, in terms of number of queried tokens."),
     ("vllm:prefix_cache_hits_total", "counter",
      "Prefix cache hits, in terms of number of cached tokens."),
+    ("vllm:prompt_tokens_total", "counter", "Number of prefill tokens processed."),
+    ("vllm:request_prefill_time_seconds", "histogram",
+     "Histogram of time spent in PREFILL phase for request."),
+    ("vllm:time_to_first_token_seconds", "histogram",
+     "Histogram of time to first token in seconds."),
 )
 
 
@@ -983,6 +1004,9 @@ class Emulator:
                 instance.cached_tokens_total += cached
             if sleep_s > 0:
                 time.sleep(sleep_s)
+            with self.lock:
+                instance.prefill_seconds_total += sleep_s
+                instance.ttft_seconds_total += waited_ms / 1000 + sleep_s
         finally:
             with self.lock:
                 instance.running -= 1
@@ -1091,8 +1115,15 @@ class Emulator:
         labels = f'{{model_name="{self.model}",engine="0"}}'
         lines = []
         for name, kind, help_text in METRICS:
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}",
-                      f"{name}{labels} {float(values[name])!r}"]
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+            if kind == "histogram":  # only what a reader of rates needs
+                total, count = values[name]
+                bucket = labels[:-1] + ',le="+Inf"}'
+                lines += [f"{name}_bucket{bucket} {float(count)!r}",
+                          f"{name}_count{labels} {float(count)!r}",
+                          f"{name}_sum{labels} {float(total)!r}"]
+                continue
+            lines.append(f"{name}{labels} {float(values[name])!r}")
             if kind == "counter":  # prometheus_client adds a _created gauge
                 created = name[:-len("_total")] + "_created"
                 lines += [f"# HELP {created} {help_text}", f"# TYPE {created} gauge",
@@ -1342,20 +1373,23 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", reply.content_type)
         for name, value in reply.headers:
             self.send_header(name, value)
+        if reply.events is not None:
+            events = [f"data: {event}\n\n".encode() for event in reply.events]
+            body = b"".join(events)
+        else:
+            body = reply.body_bytes()
+        # The answer's own hash, so that a client can check that the proxy
+        # passed on exactly what the engine sent.
+        self.send_header("X-Kvemu-Answer-Sha256", hashlib.sha256(body).hexdigest())
         if reply.events is not None and self.request_version != "HTTP/1.0":
             self.send_header("Transfer-Encoding", "chunked")
             self.send_header("Cache-Control", "no-cache")
             self.end_headers()
-            for event in reply.events:
-                data = f"data: {event}\n\n".encode()
+            for data in events:
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                 self.wfile.flush()
             self.wfile.write(b"0\r\n\r\n")
             return
-        if reply.events is not None:  # HTTP/1.0 cannot take chunks
-            body = "".join(f"data: {event}\n\n" for event in reply.events).encode()
-        else:
-            body = reply.body_bytes()
         self.send_header("Content-Length", str(len(body)))
         if self.close_connection:
             self.send_header("Connection", "close")

@@ -307,6 +307,11 @@ class BackendTest(EmulatorTestCase):
         self.assertEqual(first["kvemu"]["served_by"], "vllm-a")
         self.assertEqual(json.loads(events[-2])["usage"]["prompt_tokens"],
                          first["kvemu"]["prompt_tokens"])
+        self.assertEqual(resp.headers["X-Kvemu-Answer-Sha256"],
+                         hashlib.sha256(resp.body).hexdigest())
+        plain = self.call("vllm-a", "/v1/chat/completions", chat("s", "u"))
+        self.assertEqual(plain.headers["X-Kvemu-Answer-Sha256"],
+                         hashlib.sha256(plain.body).hexdigest())
 
     def test_delay_holds_a_slot_without_blocking_others(self):
         self.ctl("/_emu/instance", {"id": "vllm-b", "delay_ms": 400})
@@ -564,6 +569,10 @@ class ControlApiTest(EmulatorTestCase):
                 declared[name] = kind
             elif not line.startswith("#"):
                 name = line.split("{")[0]
+                for suffix in ("_bucket", "_count", "_sum"):
+                    base = name[:-len(suffix)]
+                    if name.endswith(suffix) and declared.get(base) == "histogram":
+                        name = base
                 self.assertIn(name, declared, "sample before its # TYPE line")
                 self.assertIn(f'model_name="{MODEL}"', line)
         self.assertEqual(declared["vllm:prefix_cache_hits_total"], "counter")
@@ -580,6 +589,13 @@ class ControlApiTest(EmulatorTestCase):
         self.assertAlmostEqual(m["vllm:gpu_cache_usage_perc"], 0.1)
         self.assertEqual(m["vllm:prefix_cache_queries_total"], 32)
         self.assertEqual(m["vllm:prefix_cache_hits_total"], 16)
+        # What a router learns a prefill rate from: tokens and the wall-clock
+        # seconds of the prefills (and the time to first token) per request.
+        self.assertEqual(m["vllm:prompt_tokens_total"], 32)
+        self.assertEqual(m["vllm:request_prefill_time_seconds_count"], 2)
+        self.assertEqual(m["vllm:time_to_first_token_seconds_count"], 2)
+        self.assertGreaterEqual(m["vllm:time_to_first_token_seconds_sum"],
+                                m["vllm:request_prefill_time_seconds_sum"])
         self.ctl("/_emu/instance", {"id": "vllm-a", "kv_cache_usage": 0.9, "running": 3,
                                     "waiting": 2})
         m = self.metrics("vllm-a")

@@ -49,32 +49,41 @@ double kvc_signals_rate(const kvc_instance_signals *e, double fallback)
     return e && e->prefill_rate > 0 ? e->prefill_rate : fallback;
 }
 
+/* A fluid of @a tokens at @a since, drained at @a rate until @a now. */
+static double drained(double tokens, apr_time_t since, double rate,
+                      apr_time_t now)
+{
+    double gone =
+        now > since ? rate * (double)(now - since) / APR_USEC_PER_SEC : 0;
+
+    return tokens > gone ? tokens - gone : 0;
+}
+
 double kvc_signals_backlog(const kvc_instance_signals *e, double rate,
                            apr_time_t now)
 {
-    double drained;
+    double seen, routed;
 
-    if (!e || e->backlog_tokens <= 0) {
+    if (!e) {
         return 0;
     }
-    drained = now > e->backlog_at
-                  ? rate * (double)(now - e->backlog_at) / APR_USEC_PER_SEC
-                  : 0;
-    return e->backlog_tokens > drained ? e->backlog_tokens - drained : 0;
+    seen = drained(e->seen_backlog, e->seen_at, rate, now);
+    routed = drained(e->routed_backlog, e->routed_at, rate, now);
+    return seen > routed ? seen : routed;
 }
 
 void kvc_signals_routed(kvc_instance_signals *e, double uncached, double rate,
                         apr_time_t now)
 {
-    e->backlog_tokens = kvc_signals_backlog(e, rate, now) + uncached;
-    e->backlog_at = now;
+    e->routed_backlog =
+        drained(e->routed_backlog, e->routed_at, rate, now) + uncached;
+    e->routed_at = now;
     e->mean_uncached = smooth(e->mean_uncached, uncached > 0 ? uncached : 1);
 }
 
 void kvc_signals_scraped(kvc_instance_signals *e, const kvc_scrape_sample *s,
                          double default_rate, apr_time_t now)
 {
-    double seen_queue, modelled;
 
     /* Counters that went back are a restarted engine: start afresh. */
     if (s->prompt_tokens >= 0 && s->prefill_seconds >= 0
@@ -107,15 +116,10 @@ void kvc_signals_scraped(kvc_instance_signals *e, const kvc_scrape_sample *s,
     e->waiting = s->waiting;
     e->engines = s->engines;
     e->scraped_at = now;
-    /* The engine sees requests this server does not know of (other
-     * gateways, other clients); the model knows what is on its way and
-     * not yet counted there.  The larger is nearer the truth. */
-    seen_queue =
+    e->seen_backlog =
         s->waiting
         * (e->mean_uncached > 0 ? e->mean_uncached : KVC_SIGNALS_USUAL_REQUEST);
-    modelled = kvc_signals_backlog(e, kvc_signals_rate(e, default_rate), now);
-    e->backlog_tokens = seen_queue > modelled ? seen_queue : modelled;
-    e->backlog_at = now;
+    e->seen_at = now;
 }
 
 double kvc_signals_load(const kvc_instance_signals *e, apr_uint32_t capacity)

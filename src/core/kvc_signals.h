@@ -18,8 +18,10 @@
  *
  * The prefill queue is a fluid model: each request routed to an instance
  * adds its uncached tokens, and the instance drains them at its prefill
- * rate.  Every scrape sets it against the engine's own count of waiting
- * requests, which also sees what other gateways sent.
+ * rate.  Every scrape also reads the engine's own count of waiting
+ * requests, which sees what other gateways sent, and drains that alike;
+ * the queue is the larger of the two (the engine's count holds this
+ * server's requests that still wait, so they do not add up).
  */
 #ifndef KVC_SIGNALS_H
 #define KVC_SIGNALS_H
@@ -63,9 +65,14 @@ typedef struct {
     double cached_tokens;
     double prefill_seconds;
     double prefilled;
-    double prefill_rate;   /* tokens/s computed, learned; 0: not yet */
-    double backlog_tokens; /* prefill queued ahead, as of backlog_at */
-    apr_time_t backlog_at;
+    double prefill_rate; /* tokens/s computed, learned; 0: not yet */
+    /* The prefill queue as two fluids, each drained at the prefill rate
+     * since its time: what the engine said at the last scrape, and what
+     * this server routed there. */
+    double seen_backlog;
+    apr_time_t seen_at;
+    double routed_backlog;
+    apr_time_t routed_at;
     double mean_uncached;     /* uncached tokens per request, from the engine's
                              counters and the requests routed here */
     apr_time_t last_compress; /* 0: never */
@@ -88,8 +95,8 @@ kvc_instance_signals *kvc_signals_find(kvc_signals *sig, const char *id,
  * Records a scrape (global lock held): the gauges, and from the counters'
  * growth since the last scrape the prefill rate (computed tokens over
  * prefill seconds, smoothed, times the engines) and the usual request
- * (computed tokens per request prefilled); the queue is then at least the
- * engine's waiting requests of the usual size.
+ * (computed tokens per request prefilled); the engine's waiting requests
+ * of the usual size are the queue it sees.
  */
 void kvc_signals_scraped(kvc_instance_signals *e, const kvc_scrape_sample *s,
                          double default_rate, apr_time_t now);

@@ -137,25 +137,36 @@ static void test_signals_learned_rate(apr_pool_t *p)
     KVC_CHECK(NEAR(kvc_signals_rate(e, 10000), 10000));
 }
 
-/* A scrape raises the queue to the engine's waiting requests of the usual
- * size (it sees what other gateways sent) but never lowers what this
- * server routed and the engine cannot have prefilled yet. */
+/* The queue is the larger of what the engine says waits (it sees what
+ * other gateways sent) and what this server routed and the engine cannot
+ * have prefilled yet; each drains at the prefill rate. */
 static void test_signals_scrape_sets_queue(apr_pool_t *p)
 {
     kvc_signals *sig = apr_pcalloc(p, sizeof(*sig));
     kvc_instance_signals *e = kvc_signals_find(sig, "vllm-a", 1);
     kvc_scrape_sample s = sample(-1, 0, -1, 0, 4);
 
+    /* Waiting requests of no known size count as the usual one. */
     kvc_signals_scraped(e, &s, 1000, SEC(1));
     KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(1)),
                    4 * KVC_SIGNALS_USUAL_REQUEST));
-    kvc_signals_routed(e, 6000, 1000, SEC(1)); /* 10,000 queued */
-    s = sample(-1, 0, -1, 0, 1);
-    kvc_signals_scraped(e, &s, 1000, SEC(2));
-    KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(2)), 9000));
+    KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(2)),
+                   3 * KVC_SIGNALS_USUAL_REQUEST));
+    kvc_signals_routed(e, 6000, 1000, SEC(2));
+    KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(2)), 6000));
+    /* The engine sees nothing waiting: what was routed is still on its
+     * way there. */
     s = sample(-1, 0, -1, 0, 0);
-    kvc_signals_scraped(e, &s, 1000, SEC(30));
-    KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(30)), 0));
+    kvc_signals_scraped(e, &s, 1000, SEC(3));
+    KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(3)), 5000));
+    /* Another gateway's crowd: 20 waiting of the usual 6,000 here. */
+    s = sample(-1, 0, -1, 0, 20);
+    kvc_signals_scraped(e, &s, 1000, SEC(4));
+    KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(4)), 120000));
+    /* Gone at the next scrape, whatever the drain had left. */
+    s = sample(-1, 0, -1, 0, 0);
+    kvc_signals_scraped(e, &s, 1000, SEC(5));
+    KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(5)), 3000));
 }
 
 const kvc_test_case kvc_signals_tests[] = {

@@ -138,13 +138,14 @@ sub client {
 
 my $seq = 0;
 
-# POSTs a body through this server with a fresh sequence number; returns
-# (response, seq).
+# POSTs a body (and any extra headers) through this server with a fresh
+# sequence number; returns (response, seq).
 sub post {
-    my ($self, $ua, $path, $body) = @_;
+    my ($self, $ua, $path, $body, @headers) = @_;
     $seq++;
     my $req = HTTP::Request->new(POST => "http://127.0.0.1:$self->{port}$path",
-        ['Content-Type' => 'application/json', 'X-Test-Seq' => $seq], $body);
+        ['Content-Type' => 'application/json', 'X-Test-Seq' => $seq, @headers],
+        $body);
     return ($ua->request($req), $seq);
 }
 
