@@ -15,6 +15,9 @@ packages=(
     clang libclang-rt-14-dev llvm-14 valgrind
     # benchmarks (bench/run.sh)
     wrk
+    # the Debian package (tools/test-package.sh: dpkg-buildpackage, lintian)
+    # and the contrib/ checks (t/contrib.t: promtool, YAML::XS)
+    build-essential debhelper dpkg-dev lintian prometheus libyaml-libyaml-perl
 )
 
 missing=()
@@ -37,3 +40,5 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # project runs its own servers on other ports and needs neither.
 pgrep -x apache2 >/dev/null && apache2ctl stop >/dev/null 2>&1 || true
 pgrep -x redis-server >/dev/null && pkill -x redis-server || true
+# Nor a Prometheus server: only its promtool is used.
+pgrep -x prometheus >/dev/null && service prometheus stop >/dev/null 2>&1 || true
