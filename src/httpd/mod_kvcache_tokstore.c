@@ -130,6 +130,12 @@ static int kvc_tokstore_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         || !provider) {
         return OK;
     }
+    if (!kvc_config_global()->enabled) {
+        /* No context routes: the store was checked, and is not worth its
+         * memory (64 MB for shmcb by default). */
+        instance = NULL;
+        return OK;
+    }
     if (provider_unsafe) {
         rv = ap_global_mutex_create(&provider_mutex, NULL,
                                     KVC_TOKSTORE_MUTEX_TYPE, NULL, s, pconf, 0);
