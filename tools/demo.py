@@ -46,12 +46,8 @@ def start_httpd(run_dir, port, emulator):
     members = [(iid, emulator.ports[iid]) for iid in INSTANCES]
     httpd.configure("\n".join([
         httpdconf.server(httpd),
-        httpdconf.upstreams(emulator.ports[INSTANCES[0]], emulator.ports[vocab.CONTROLLER]),
-        f"KVCacheDefaultModel {MODEL}\n",
-        httpdconf.kvcache_log(os.path.join(httpd.run_dir, "kvcache_log")),
-        httpdconf.module_headers(),
-        httpdconf.balancer("llm", members, "kvcache"),
-        httpdconf.location("/v1/", "llm", ("KVCacheEnable On",)),
+        httpdconf.kvcache_front(httpd, members, emulator.ports[INSTANCES[0]],
+                                emulator.ports[vocab.CONTROLLER], MODEL),
         httpdconf.balancer("llm-rr", members, "byrequests"),
         httpdconf.location("/rr/v1/", "llm-rr")]))
     httpd.start()
@@ -120,7 +116,7 @@ def demo(args, run_dir):
         if rr["hit"] > 0:
             print(f"  kvcache hit {kv['hit'] / rr['hit']:.1f}x the cached tokens "
                   "of round-robin")
-        with open(os.path.join(httpd.run_dir, "kvcache_log")) as f:
+        with open(os.path.join(httpd.run_dir, httpdconf.KVCACHE_LOG)) as f:
             log = f.readlines()
         print("== per-request log (LogFormat with KVCACHE_* variables):")
         print("".join(log[:5]), end="")

@@ -1129,16 +1129,14 @@ def configuration(httpd, emulator, relay_port, log_level):
         # A fixed set of two children (RSS is summed over parent + children):
         # no child is started or stopped for spare threads.
         httpdconf.fixed_children(CHILDREN, THREADS_PER_CHILD, server_limit=2 * CHILDREN),
-        httpdconf.upstreams(emulator.ports[MEMBERS[0]], relay_port),
+        # The demo's front (its /v1/), with the relay as the LMCache endpoint.
+        httpdconf.kvcache_front(httpd, members, emulator.ports[MEMBERS[0]], relay_port,
+                                "demo"),
         SETTINGS,
         # A token cache of 8 MB rather than 64: once its ring has wrapped
         # (during the warm-up) the shared pages each child has touched stop
         # growing, so VmRSS measures private memory growth, not cache fill.
         f'KVCacheTokenCacheStore "shmcb:{httpd.run_dir}/kvcache-tokens(8388608)"\n',
-        httpdconf.kvcache_log(os.path.join(httpd.run_dir, "kvcache_log")),
-        httpdconf.module_headers(),
-        httpdconf.balancer("llm", members, "kvcache"),
-        httpdconf.location("/v1/", "llm", ("KVCacheEnable On",)),
         httpdconf.location("/soak/v1/", "llm", managed(hot_threshold=3)),
         # The same, streaming bodies chunked to the backend, Pixiu's /evict API.
         httpdconf.location("/soakc/v1/", "llm", (httpdconf.STREAM_BODIES,

@@ -12,6 +12,7 @@ server() for shell scripts (tools/sanitize-suite.sh):
 """
 
 import argparse
+import os
 import sys
 
 from . import paths, procs
@@ -124,6 +125,20 @@ def handler(path, name):
     """A <Location PATH> answered by handler NAME (kvcache-status, ...)."""
     return f'<Location "{path}">\n    SetHandler {name}\n</Location>\n'
 
+
+def kvcache_front(httpd, members, tokenize_port, controller_port, default_model):
+    """The module in front of instances, as the demo and the soak run it: its
+    upstreams, balancer "llm" (lbmethod=kvcache) over `members` routed on
+    /v1/, every decision in the response headers and in RUN_DIR/kvcache_log."""
+    return "\n".join([upstreams(tokenize_port, controller_port),
+                      f"KVCacheDefaultModel {default_model}\n",
+                      kvcache_log(os.path.join(httpd.run_dir, KVCACHE_LOG)),
+                      module_headers(),
+                      balancer("llm", members, "kvcache"),
+                      location("/v1/", "llm", ("KVCacheEnable On",))])
+
+
+KVCACHE_LOG = "kvcache_log"  # kvcache_front's, in the server's run directory
 
 # Bodies over 16 KiB are spooled to a temporary file by mod_proxy unless
 # streamed chunked to the backend (README "Configuration").
