@@ -62,6 +62,7 @@ class Emulator(procs.Process):
 
     def __init__(self, run_dir, name, options):
         self.options = options
+        self.control = None  # once it is ready
         ready = os.path.join(run_dir, f"{name}.ready")
         if os.path.exists(ready):  # a previous run's: its ports are stale
             os.unlink(ready)
@@ -76,7 +77,8 @@ class Emulator(procs.Process):
         self.control = EmulatorControl(self.ports[CONTROLLER])
 
     def stop(self, timeout=10):
-        self.control.close()
+        if self.control is not None:
+            self.control.close()
         return super().stop(timeout)
 
 

@@ -79,8 +79,13 @@ class Process:
                                           stderr=subprocess.STDOUT)
 
     def wait_ready(self, ready, timeout=15.0):
-        """Waits until ready() is true; fails at once if the process exits."""
-        wait_for(lambda: ready() or self.popen.poll() is not None, self.name, timeout)
+        """Waits until ready() is true; fails at once if the process exits, and
+        stops a process that is not ready in time."""
+        try:
+            wait_for(lambda: ready() or self.popen.poll() is not None, self.name, timeout)
+        except RuntimeError:
+            self.stop()
+            raise
         if self.popen.poll() is not None:
             raise RuntimeError(f"{self.name} exited with status {self.popen.returncode}; "
                                f"the end of {self.output}:\n{tail(self.output)}")
@@ -175,10 +180,15 @@ class Httpd:
         if res.returncode != 0:
             raise RuntimeError(f"httpd {self.name} did not start: {res.stderr.strip()}\n"
                                f"{tail(self.error_log)}")
-        wait_for(lambda: os.path.exists(self.pid_file), f"httpd {self.name}'s pid file")
-        wait_for(lambda: listening(self.port), f"httpd {self.name} to listen")
-        # A CPU or memory measurement must find every child up.
-        wait_for(lambda: len(self.children()) >= children, f"httpd {self.name}'s children")
+        try:
+            wait_for(lambda: os.path.exists(self.pid_file), f"httpd {self.name}'s pid file")
+            wait_for(lambda: listening(self.port), f"httpd {self.name} to listen")
+            # A CPU or memory measurement must find every child up.
+            wait_for(lambda: len(self.children()) >= children,
+                     f"httpd {self.name}'s children")
+        except RuntimeError:
+            self.stop()  # a detached server nobody would stop otherwise
+            raise
 
     def graceful(self):
         """`httpd -k graceful`; the caller waits for what it needs of the new children."""
