@@ -369,6 +369,10 @@ class Stats:
 
 
 class Worker(threading.Thread):
+    """One load thread.  It speaks http.client itself, not client.Connection,
+    because it must see and count the keep-alive races that Connection
+    would quietly retry."""
+
     def __init__(self, index, soak, burst=None):
         super().__init__(name=f"load-{index}", daemon=True)
         self.soak = soak
