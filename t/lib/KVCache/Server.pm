@@ -66,8 +66,11 @@ KVCacheVLLMEndpoint $emu:$vars->{emu_a_port}
 KVCacheLMCacheEndpoint $lmcache
 KVCacheDefaultModel demo-model
 # Generous budgets, so that a loaded test machine does not turn answers
-# into timeouts; tests about budgets set their own below.
-KVCacheLookupTimeout 1s
+# into timeouts; tests about budgets set their own below.  3s for lookups:
+# t/tls.t's https handshake with the Python emulator took over 500 ms per
+# attempt under ASan on two busy cores (load 9), and 1s turned the
+# certificate error it checks for into a timeout.
+KVCacheLookupTimeout 3s
 KVCacheTokenizeTimeout 2s
 <Proxy "balancer://llm">
     BalancerMember "$emu:$vars->{emu_a_port}" route=vllm-a
