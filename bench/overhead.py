@@ -1,4 +1,7 @@
 #!/usr/bin/python3
+# Licensed under the Apache License, Version 2.0 (the "License"); you may not
+# use this file except in compliance with the License.  You may obtain a copy
+# of the License at http://www.apache.org/licenses/LICENSE-2.0
 """Overhead benchmark: what mod_kvcache costs on the request path.
 
 Side by side on loopback, with wrk: plain mod_proxy_balancer (byrequests),
@@ -37,8 +40,10 @@ import subprocess
 import sys
 import tempfile
 
-import harness
-import workload
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "tools"))
+import workload  # noqa: E402
+from kvcharness import client, emu, httpdconf, procs, report, vocab  # noqa: E402
 
 BACKENDS = ("vllm-a", "vllm-b", "vllm-c")
 CONNECTIONS = 16          # saturating on 2 cores; wrk uses 2 threads for them
@@ -125,12 +130,14 @@ class Setup:
     def __init__(self, run_dir):
         self.run_dir = run_dir
         self.emulators = []
-        quiet = ["--time-scale", "0", "--capacity-tokens", "1000000"]
+        quiet = dict(time_scale=0, capacity_tokens=1000000)
         for iid in BACKENDS:
-            self.emulators.append(harness.Emulator(run_dir, f"backend-{iid}", [iid], quiet))
+            self.emulators.append(emu.Emulator(run_dir, f"backend-{iid}",
+                                               emu.EmulatorOptions(instances=(iid,), **quiet)))
         self.backend_ports = {iid: e.ports[iid] for iid, e in zip(BACKENDS, self.emulators)}
-        self.tokenizer = harness.Emulator(run_dir, "tokenizer", ["tokenizer"], quiet)
-        self.controller = harness.Emulator(run_dir, "controller", [], quiet)
+        self.tokenizer = emu.Emulator(run_dir, "tokenizer",
+                                      emu.EmulatorOptions(instances=("tokenizer",), **quiet))
+        self.controller = emu.Emulator(run_dir, "controller", emu.EmulatorOptions(**quiet))
         self.emulators += [self.tokenizer, self.controller]
         self.httpd = None
 
@@ -147,38 +154,36 @@ class Setup:
                    "KVCacheLookupTimeout 1s")
         big_budgets = ("KVCacheEnable On", "KVCacheTokenizeTimeout 10s",
                        "KVCacheLookupTimeout 10s", "KVCacheRequestTimeout 10s")
-        blocks = "\n".join([
-            harness.balancer("plain", members, "byrequests"),
-            harness.balancer("kv", members, "kvcache"),
-            harness.location("/plain/v1/", "plain"),
-            harness.location("/kv/v1/", "kv", budgets),
-            harness.location("/kvbig/v1/", "kv", big_budgets)])
-        server = "\n".join([
-            f"KVCacheVLLMEndpoint http://127.0.0.1:{self.tokenizer.ports['tokenizer']}",
-            f"KVCacheLMCacheEndpoint http://127.0.0.1:{self.controller.ports['controller']}",
-            server_directives])
-        self.httpd = harness.Httpd(self.run_dir, "overhead-httpd", harness.free_ports(1)[0],
-                                   blocks, server)
-        self.httpd.start()
+        stream = httpdconf.STREAM_BODIES
+        self.httpd = workload.httpd(
+            self.run_dir, "overhead-httpd",
+            httpdconf.upstreams(self.tokenizer.ports["tokenizer"],
+                                self.controller.ports[vocab.CONTROLLER]),
+            server_directives,
+            httpdconf.balancer("plain", members, "byrequests"),
+            httpdconf.balancer("kv", members, "kvcache"),
+            httpdconf.location("/plain/v1/", "plain", (stream,)),
+            httpdconf.location("/kv/v1/", "kv", (stream, *budgets)),
+            httpdconf.location("/kvbig/v1/", "kv", (stream, *big_budgets)))
+        self.httpd.start(children=workload.STARTED_CHILDREN)
 
     def route_everything_equally(self, tokens):
-        layout = {iid: [harness.LOCATION, tokens] for iid in BACKENDS}
-        self.controller.control("/_emu/config", {"lookup_override": {"layout_info": layout}})
+        layout = {iid: [vocab.LOCATION, tokens] for iid in BACKENDS}
+        self.controller.control.config(lookup_override={"layout_info": layout})
 
     def calls(self):
         """Counted /tokenize and /lookup calls since the last reset."""
-        tokenize = self.tokenizer.control("/_emu/stats")["calls"].get("tokenizer:/tokenize", 0)
-        lookup = self.controller.control("/_emu/stats")["calls"].get("controller:/lookup", 0)
-        return tokenize, lookup
+        return (self.tokenizer.control.calls("tokenizer", "/tokenize"),
+                self.controller.control.calls(vocab.CONTROLLER, "/lookup"))
 
     def reset_counts(self):
         for e in (self.tokenizer, self.controller):
-            config = e.control("/_emu/stats")["config"]
-            e.control("/_emu/reset", {})
-            e.control("/_emu/config", {"lookup_override": config["lookup_override"]})
+            config = e.control.stats()["config"]
+            e.control.reset()
+            e.control.config(lookup_override=config["lookup_override"])
 
     def url(self, path):
-        return f"http://127.0.0.1:{self.httpd.port}{path}"
+        return f"http://{client.LOOPBACK}:{self.httpd.port}{path}"
 
     def stop(self):
         if self.httpd is not None:
@@ -189,26 +194,22 @@ class Setup:
 
 def decision(port, path, body):
     """The module's decision (X-KVCache-Decision) for one request."""
-    conn = harness.Connection(port)
-    try:
-        status, headers, _ = conn.request("POST", path, body.encode())
-    finally:
-        conn.close()
-    if status != 200:
-        raise RuntimeError(f"{path}: HTTP {status}")
-    return headers.get("X-KVCache-Decision", "-")
+    response = client.request(port, "POST", path, body.encode())
+    if response.status != 200:
+        raise client.HTTPError(path, response)
+    return response.headers.get(vocab.DECISION_HEADER, "-")
 
 
 def throughput_table(setup, duration):
     small = chat_body(SMALL_WORDS)
-    tokens = len(setup.tokenizer.control("/_emu/tokenize", json.loads(small))["tokens"])
+    tokens = len(setup.tokenizer.control.tokenize(json.loads(small)))
     setup.route_everything_equally(tokens)
     hit = write_script(setup.run_dir, "hit", small)
     miss = write_script(setup.run_dir, "miss", small, unique=True)
     lookup = write_script(setup.run_dir, "lookup",
                           json.dumps({"tokens": list(range(1000, 1000 + tokens))}))
-    backend = f"http://127.0.0.1:{setup.backend_ports['vllm-a']}/v1/chat/completions"
-    controller = f"http://127.0.0.1:{setup.controller.ports['controller']}/lookup"
+    backend = f"http://{client.LOOPBACK}:{setup.backend_ports['vllm-a']}/v1/chat/completions"
+    controller = f"http://{client.LOOPBACK}:{setup.controller.ports[vocab.CONTROLLER]}/lookup"
     # Warm the token cache for the hit path and check what each path does.
     decision(setup.httpd.port, "/kv/v1/chat/completions", small)
     checks = {"hit": decision(setup.httpd.port, "/kv/v1/chat/completions", small),
@@ -223,16 +224,16 @@ def throughput_table(setup, duration):
     results = {}
     pids = setup.httpd.pids()
     for name, url, script, kind in runs:
-        harness.log(f"overhead: wrk {name}, {CONNECTIONS} connections")
+        report.log(f"overhead: wrk {name}, {CONNECTIONS} connections")
         setup.reset_counts()
-        cpu_before = harness.cpu_seconds(pids)
+        cpu_before = procs.cpu_seconds(pids)
         loaded = wrk(url, script, CONNECTIONS, duration)
         # httpd's CPU per request: what the module costs, whatever the
         # scheduling noise of a busy machine does to latencies.
-        loaded["cpu_us"] = ((harness.cpu_seconds(pids) - cpu_before) * 1e6
+        loaded["cpu_us"] = ((procs.cpu_seconds(pids) - cpu_before) * 1e6
                             / max(1, loaded["requests"]))
         results[name] = (loaded, [], setup.calls(), kind)
-    harness.log(f"overhead: wrk, 1 connection, {IDLE_ROUNDS} rounds over every path")
+    report.log(f"overhead: wrk, 1 connection, {IDLE_ROUNDS} rounds over every path")
     for _ in range(IDLE_ROUNDS):
         for name, url, script, _ in runs:
             results[name][1].append(wrk(url, script, 1, IDLE_SECONDS))
@@ -284,21 +285,21 @@ def big_prompt_cpu(setup):
     "hit_tokenize", "miss_tokenize" (calls), "decisions"} for 128k-token prompts."""
     words = BIG_PROMPT_TOKENS - 3  # role + end + generation prompt tokens
     big = chat_body(words)
-    tokens = len(setup.tokenizer.control("/_emu/tokenize", json.loads(big))["tokens"])
+    tokens = len(setup.tokenizer.control.tokenize(json.loads(big)))
     setup.route_everything_equally(tokens)
-    conn = harness.Connection(setup.httpd.port)
+    conn = client.Connection(setup.httpd.port)
     pids = setup.httpd.pids()
     decisions = set()
 
     def cpu_per_request(path, bodies):
-        before = harness.cpu_seconds(pids)
+        before = procs.cpu_seconds(pids)
         for body in bodies:
-            status, headers, _ = conn.request("POST", path, body)
-            if status != 200:
-                raise RuntimeError(f"{path}: HTTP {status}")
+            response = conn.request("POST", path, body)
+            if response.status != 200:
+                raise client.HTTPError(path, response)
             if path.startswith("/kv"):
-                decisions.add(headers.get("X-KVCache-Decision", "-"))
-        return (harness.cpu_seconds(pids) - before) * 1000 / len(bodies)
+                decisions.add(response.headers.get(vocab.DECISION_HEADER, "-"))
+        return (procs.cpu_seconds(pids) - before) * 1000 / len(bodies)
 
     same = [big.encode()] * BIG_REQUESTS
     unique = [big.replace(MARKER, f"cold{i}", 1).encode() for i in range(BIG_REQUESTS)]
@@ -337,9 +338,9 @@ def big_prompt_lines(by_setting):
                      f"{r['miss_tokenize']} on the miss path")
     for name, r in by_setting.items():
         module = r["hit"] - r["plain"]
-        lines.append(f"  {'met   ' if module <= 5 else 'MISSED'} module CPU on the token-cache "
-                     f"hit path {module:.2f} ms with {name} httpd memory settings "
-                     "(goal <= 5 ms)")
+        lines.append(report.goal(module <= 5, f"module CPU on the token-cache hit path "
+                                              f"{module:.2f} ms with {name} httpd memory "
+                                              "settings (goal <= 5 ms)"))
     return lines
 
 
@@ -359,7 +360,7 @@ def goal_lines(results):
     ]
     hit_cpu = hit_loaded["cpu_us"] - plain_loaded["cpu_us"]
     miss_cpu = results["mod_kvcache, miss (new prompt)"][0]["cpu_us"] - plain_loaded["cpu_us"]
-    return [f"  {'met   ' if ok else 'MISSED'} {text}" for ok, text in checks] + [
+    return [report.goal(met, text) for met, text in checks] + [
         f"  (module CPU per request, saturated runs: hit {hit_cpu:.0f} us, "
         f"miss {miss_cpu:.0f} us over plain)"]
 
@@ -370,10 +371,10 @@ def main():
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     args = parser.parse_args()
     if not shutil.which("wrk"):
-        sys.exit("overhead: wrk is not installed (bench/install-deps.sh installs it)")
+        sys.exit("overhead: wrk is not installed (tools/install-deps.sh installs it)")
     run_dir = args.run_dir or tempfile.mkdtemp(prefix="kvcache-overhead.")
     os.makedirs(run_dir, exist_ok=True)
-    harness.log("overhead: starting 5 emulator processes and httpd")
+    report.log("overhead: starting 5 emulator processes and httpd")
     setup = Setup(run_dir)
     big = {}
     try:
@@ -383,7 +384,7 @@ def main():
             if directives:
                 setup.httpd.stop()
                 setup.start_httpd(directives)
-            harness.log(f"overhead: {BIG_REQUESTS} x {BIG_PROMPT_TOKENS}-token requests "
+            report.log(f"overhead: {BIG_REQUESTS} x {BIG_PROMPT_TOKENS}-token requests "
                         f"per path, {name} memory settings")
             big[name] = big_prompt_cpu(setup)
     finally:

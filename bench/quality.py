@@ -1,4 +1,7 @@
 #!/usr/bin/python3
+# Licensed under the Apache License, Version 2.0 (the "License"); you may not
+# use this file except in compliance with the License.  You may obtain a copy
+# of the License at http://www.apache.org/licenses/LICENSE-2.0
 """Routing-quality benchmark: the same workloads through every routing policy.
 
 For each policy the emulated cluster (bench/workload.py CLUSTER: one
@@ -6,9 +9,10 @@ tools/kvc_emulator.py process for the engines and the LMCache controller,
 which share the KV state, and one more for the module's /tokenize calls,
 which need none, as vLLM's API server tokenizes beside its engine) is
 reset, then each workload is replayed
-with every session in its own thread, on the workload's schedule, so that
-requests overlap, hold engine slots for real time (time scale > 0) and
-mod_proxy_balancer's busy counts differ between members.  httpd is
+with every session in its own thread, on the workload's schedule
+(kvcharness.replay), so that requests overlap, hold engine slots for real
+time (time scale > 0) and mod_proxy_balancer's busy counts differ between
+members.  httpd is
 restarted for each policy, so no policy inherits another's token cache or
 balancer state.
 
@@ -32,19 +36,16 @@ X-KVCache-Decision header the configuration adds.
 
 import argparse
 import collections
-import http.client
-import json
 import os
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 
-import harness
-import workload
-
-CHAT_PATH = "/v1/chat/completions"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "tools"))
+import workload  # noqa: E402
+from kvcharness import client, emu, httpdconf, replay, report, vocab  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ NOT_SUPPORTED = "n/a (not supported by this build)"
 # it routed it, or its lookup found no prefix of it anywhere (every instance
 # is as good as another; the fallback lbmethod picks).  Pixiu's async mode
 # fails this on every new prompt: its tokens are not known in time.
-ROUTED_DECISIONS = ("routed", "fallback:lookup-empty")
+ROUTED_DECISIONS = (vocab.ROUTED, vocab.fallback("lookup-empty"))
 DEADLINE_FACTOR = 1.5
 # Budgets of 1 s instead of 200 ms (tokenize) and 50 ms (lookup).  The
 # upstreams here are Python processes sharing two cores with httpd and the
@@ -86,33 +87,7 @@ DEADLINE_FACTOR = 1.5
 KVCACHE_BASE = ("KVCacheEnable On", "KVCacheTokenizeTimeout 1s", "KVCacheLookupTimeout 1s")
 
 
-# ---------------------------------------------------------------- routers
-
-def kvemu_record(status, headers, payload):
-    """What one answer tells about where and how the request was served."""
-    kv = json.loads(payload).get("kvemu", {}) if status == 200 else {}
-    return {"status": status,
-            "served_by": headers.get("X-Kvemu-Served-By", "?"),
-            "prompt": kv.get("prompt_tokens", 0),
-            "cached": kv.get("cached_tokens", 0),
-            "available": kv.get("best_cached_tokens", 0),
-            "ttft": kv.get("simulated_ttft_ms", 0.0),
-            "queue": kv.get("queue_ms", 0.0),
-            "decision": headers.get("X-KVCache-Decision", "")}
-
-
-class HttpdRouter:
-    """Sends through httpd; one keep-alive connection per session thread."""
-
-    def __init__(self, port):
-        self.conn = harness.Connection(port)
-
-    def send(self, body):
-        return kvemu_record(*self.conn.request("POST", CHAT_PATH, body))
-
-    def close(self):
-        self.conn.close()
-
+# ---------------------------------------------------------------- the oracle
 
 class OracleRouter:
     """Routes with perfect knowledge of the instances' caches.
@@ -128,115 +103,48 @@ class OracleRouter:
     """
 
     def __init__(self, emulator):
-        self.match = harness.Connection(emulator.ports["controller"])
-        self.instances = {iid: harness.Connection(emulator.ports[iid])
+        self.emulator = emu.EmulatorControl(emulator.ports[vocab.CONTROLLER])
+        self.instances = {iid: client.Connection(emulator.ports[iid])
                           for iid in workload.CLUSTER.instances}
 
-    def send(self, body):
-        status, _, payload = self.match.request("POST", "/_emu/match",
-                                                b'{"body":' + body + b"}")
-        if status != 200:
-            raise RuntimeError(f"/_emu/match: {status} {payload[:200]!r}")
-        found = json.loads(payload)["instances"]
+    def send(self, request):
+        found = self.emulator.match(request.body)["instances"]
         order = workload.CLUSTER.instances
         best = max(order, key=lambda iid: (found[iid]["cached_tokens"],
                                            -found[iid]["running"] - found[iid]["waiting"],
                                            -order.index(iid)))
-        return kvemu_record(*self.instances[best].request("POST", CHAT_PATH, body))
+        return replay.Outcome.of(self.instances[best].request("POST", replay.CHAT_PATH,
+                                                              request.body))
 
     def close(self):
-        self.match.close()
+        self.emulator.close()
         for conn in self.instances.values():
             conn.close()
 
 
-# ---------------------------------------------------------------- replay
-
-def play(sessions, new_router):
-    """Replays every session in its own thread; returns one record per request.
-
-    The sessions' schedules are in simulated seconds: the replay runs them
-    at the emulator's time scale, as the engines' sleeps are.  Like
-    production-stack's --time, the run has a fixed length: a request not
-    sent DEADLINE_FACTOR times the schedule's length after the start is not
-    sent at all (its user gave up), so a policy that piles every
-    conversation onto one engine cannot stretch the benchmark indefinitely.
-    """
-    scale = workload.CLUSTER.time_scale or 1.0
-    records = []
-    total = sum(len(s.bodies) for s in sessions)
-    start = time.monotonic() + 0.5  # every thread is waiting by then
-    schedule = max(s.start_s + (len(s.bodies) - 1) * s.period_s for s in sessions)
-    deadline = start + DEADLINE_FACTOR * schedule * scale
-
-    def run(session):
-        router = new_router()
-        try:
-            for turn, body in enumerate(session.bodies):
-                due = (session.start_s + turn * session.period_s) * scale
-                delay = start + due - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                sent = time.monotonic()
-                if sent > deadline:
-                    break
-                try:
-                    record = router.send(body)
-                except (OSError, ValueError, RuntimeError, http.client.HTTPException) as exc:
-                    record = {"status": f"error: {exc}", "served_by": "?", "prompt": 0,
-                              "cached": 0, "available": 0, "ttft": 0.0, "queue": 0.0,
-                              "decision": ""}
-                record.update(session=session.name, turn=turn,
-                              expected_prompt=session.prompt_tokens[turn],
-                              sent=sent - start, answered=time.monotonic() - start)
-                records.append(record)  # list.append is atomic
-        finally:
-            router.close()
-
-    threads = [threading.Thread(target=run, args=(s,), daemon=True) for s in sessions]
-    for t in threads:
-        t.start()
-    last_report = time.monotonic()
-    for t in threads:
-        while t.is_alive():
-            t.join(1.0)
-            if time.monotonic() - last_report >= 10:
-                harness.log(f"    {len(records)}/{total} requests answered")
-                last_report = time.monotonic()
-    return records
-
-
 # ---------------------------------------------------------------- metrics
 
-def percentile(sorted_values, q):
-    """Nearest-rank percentile of an ascending list."""
-    if not sorted_values:
-        return 0.0
-    rank = max(1, -(-len(sorted_values) * q // 100))  # ceil(n * q / 100)
-    return sorted_values[int(rank) - 1]
-
-
-def summarize(policy, records, scheduled):
-    ok = [r for r in records if r["status"] == 200]
-    ttfts = sorted(r["ttft"] for r in ok)
-    decisions = collections.Counter(r["decision"] for r in ok)
-    served = collections.Counter(r["served_by"] for r in ok)
+def summarize(policy, outcomes, scheduled):
+    ok = [o for o in outcomes if o.ok]
+    ttfts = sorted(o.ttft for o in ok)
+    decisions = collections.Counter(o.decision for o in ok)
+    served = collections.Counter(o.served_by for o in ok)
     return {
-        "requests": len(records),
-        "unsent": scheduled - len(records),
-        "errors": len(records) - len(ok),
+        "requests": len(outcomes),
+        "unsent": scheduled - len(outcomes),
+        "errors": len(outcomes) - len(ok),
         # The emulator's prompt length must equal the generator's count:
         # otherwise the workload is not what the sizing says.
-        "length_mismatches": sum(r["prompt"] != r["expected_prompt"] for r in ok),
-        "prompt": sum(r["prompt"] for r in ok),
-        "cached": sum(r["cached"] for r in ok),
-        "available": sum(r["available"] for r in ok),
-        "ttft": {q: percentile(ttfts, q) for q in (50, 90, 99)},
+        "length_mismatches": sum(o.prompt != o.expected_prompt for o in ok),
+        "prompt": sum(o.prompt for o in ok),
+        "cached": sum(o.cached for o in ok),
+        "available": sum(o.available for o in ok),
+        "ttft": {q: report.percentile(ttfts, q) for q in (50, 90, 99)},
         "routed": (sum(decisions[d] for d in ROUTED_DECISIONS)
                    if policy.kvcache else None),
         "fallbacks": collections.Counter(
-            {d.split(":", 1)[1]: n for d, n in decisions.items()
-             if d.startswith("fallback:")}) if policy.kvcache else None,
+            {vocab.fallback_reason(d): n for d, n in decisions.items()
+             if vocab.fallback_reason(d)}) if policy.kvcache else None,
         "spread": [served[i] for i in workload.CLUSTER.instances],
     }
 
@@ -318,7 +226,7 @@ def goals(results):
     routed = percent(kv["routed"], kv["requests"] - kv["errors"])
     checks.append((routed >= 95, f"{routed:.1f}% of new turns routed on their own tokens "
                                  "(goal >= 95%)"))
-    return [f"  {'met   ' if ok else 'MISSED'} {text}" for ok, text in checks]
+    return [report.goal(met, text) for met, text in checks]
 
 
 # ---------------------------------------------------------------- main
@@ -326,15 +234,12 @@ def goals(results):
 def httpd_for(policy, run_dir, emulator, tokenizer):
     ports = emulator.ports
     kv_directives = (KVCACHE_BASE + policy.directives) if policy.kvcache else ()
-    blocks = "\n".join([
-        harness.balancer("llm", [(i, ports[i]) for i in workload.CLUSTER.instances],
-                         policy.lbmethod),
-        harness.location("/v1/", "llm", kv_directives)])
-    server = "\n".join([
-        f"KVCacheVLLMEndpoint http://127.0.0.1:{tokenizer.ports['tokenizer']}",
-        f"KVCacheLMCacheEndpoint http://127.0.0.1:{ports['controller']}"])
-    return harness.Httpd(run_dir, f"quality-{policy.name}", harness.free_ports(1)[0],
-                         blocks, server)
+    members = [(i, ports[i]) for i in workload.CLUSTER.instances]
+    return workload.httpd(
+        run_dir, f"quality-{policy.name}",
+        httpdconf.upstreams(tokenizer.ports["tokenizer"], ports[vocab.CONTROLLER]),
+        httpdconf.balancer("llm", members, policy.lbmethod),
+        httpdconf.location("/v1/", "llm", (httpdconf.STREAM_BODIES, *kv_directives)))
 
 
 def run_policy(policy, emulator, tokenizer, run_dir, all_sessions):
@@ -345,28 +250,28 @@ def run_policy(policy, emulator, tokenizer, run_dir, all_sessions):
         ok, message = httpd.check()
         if not ok:
             if "Invalid command" in message:  # a directive this build lacks
-                harness.log(f"  {policy.name}: {NOT_SUPPORTED}: {message}")
+                report.log(f"  {policy.name}: {NOT_SUPPORTED}: {message}")
                 return NOT_SUPPORTED
             raise RuntimeError(f"httpd -t for {policy.name}: {message}")
-        httpd.start()
-        new_router = lambda: HttpdRouter(httpd.port)  # noqa: E731
+        httpd.start(children=workload.STARTED_CHILDREN)
+        new_router = lambda: replay.HttpdRouter(httpd.port)  # noqa: E731
     else:
         new_router = lambda: OracleRouter(emulator)  # noqa: E731
     try:
         results = {}
         for name, sessions in all_sessions.items():
-            emulator.control("/_emu/reset", {})
-            scheduled = sum(len(s.bodies) for s in sessions)
-            harness.log(f"  {policy.name}: {name} ({scheduled} requests)")
+            emulator.control.reset()
+            scheduled = sum(len(s.requests) for s in sessions)
+            report.log(f"  {policy.name}: {name} ({scheduled} requests)")
             started = time.monotonic()
-            records = play(sessions, new_router)
-            results[name] = summarize(policy, records, scheduled)
-            # Every request's outcome, for whoever wants to dig further.
+            outcomes = replay.play(
+                sessions, new_router, workload.CLUSTER.time_scale, DEADLINE_FACTOR,
+                on_progress=lambda n, total: report.log(f"    {n}/{total} requests answered"))
+            results[name] = summarize(policy, outcomes, scheduled)
             slug = name.replace(" ", "-")
-            with open(os.path.join(run_dir, f"records-{policy.name}-{slug}.json"), "w") as f:
-                json.dump(records, f)
-            harness.log(f"  {policy.name}: {name} done in "
-                        f"{time.monotonic() - started:.0f} s")
+            replay.save(outcomes, os.path.join(run_dir, f"records-{policy.name}-{slug}.json"))
+            report.log(f"  {policy.name}: {name} done in "
+                       f"{time.monotonic() - started:.0f} s")
         return results
     finally:
         if httpd is not None:
@@ -387,16 +292,15 @@ def main():
     policies = [p for p in POLICIES if not args.policy or p.name in args.policy]
     workloads = [w for w in workload.WORKLOADS if not args.workload or w.name in args.workload]
 
-    c = workload.CLUSTER
-    harness.log(f"quality: generating workloads (seed {workload.SEED})")
+    report.log(f"quality: generating workloads (seed {workload.SEED})")
     all_sessions = {w.name: workload.sessions(w) for w in workloads}
-    emulator = harness.Emulator(run_dir, "quality-emulator", c.instances,
-                                c.emulator_args())
-    tokenizer = harness.Emulator(run_dir, "quality-tokenizer", ["tokenizer"])
+    emulator = emu.Emulator(run_dir, "quality-emulator", workload.CLUSTER)
+    tokenizer = emu.Emulator(run_dir, "quality-tokenizer",
+                             emu.EmulatorOptions(instances=("tokenizer",)))
     by_workload = collections.defaultdict(dict)
     try:
         for policy in policies:
-            harness.log(f"quality: policy {policy.name} ({policy.description})")
+            report.log(f"quality: policy {policy.name} ({policy.description})")
             outcome = run_policy(policy, emulator, tokenizer, run_dir, all_sessions)
             for w in workloads:
                 by_workload[w.name][policy.name] = (

@@ -1,4 +1,7 @@
 #!/usr/bin/python3
+# Licensed under the Apache License, Version 2.0 (the "License"); you may not
+# use this file except in compliance with the License.  You may obtain a copy
+# of the License at http://www.apache.org/licenses/LICENSE-2.0
 """Added latency when the cache plane misbehaves (issue: hard budgets).
 
 Sequential requests through httpd to the emulator on loopback, one keep-alive
@@ -23,15 +26,13 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import harness  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "tools"))
+import workload  # noqa: E402
+from kvcharness import client, emu, httpdconf, report, vocab  # noqa: E402
 
 LOOKUP_BUDGET_MS = 50
 INSTANCES = ("vllm-a", "vllm-b", "vllm-c")
-
-
-def percentile(sorted_ms, q):
-    return sorted_ms[min(len(sorted_ms) - 1, int(q * len(sorted_ms)))]
 
 
 def measure(conn, path, body, n):
@@ -39,30 +40,26 @@ def measure(conn, path, body, n):
     latencies = []
     for _ in range(n):
         start = time.perf_counter()
-        status, _, _ = conn.request("POST", path, body)
+        response = conn.request("POST", path, body)
         latencies.append((time.perf_counter() - start) * 1000)
-        if status != 200:
-            raise RuntimeError(f"{path}: status {status}")
+        if response.status != 200:
+            raise client.HTTPError(path, response)
     return sorted(latencies)
 
 
-def server(run_dir, name, emu, breaker):
-    members = [(i, emu.ports[i]) for i in INSTANCES]
-    blocks = "\n".join([
-        harness.balancer("llm", members, "kvcache"),
-        harness.location("/plain/v1/", "llm"),
-        harness.location("/v1/", "llm", ["KVCacheEnable On"]),
-    ])
-    settings = "\n".join([
-        f"KVCacheVLLMEndpoint http://127.0.0.1:{emu.ports['vllm-a']}",
-        f"KVCacheLMCacheEndpoint http://127.0.0.1:{emu.ports['controller']}",
-        f"KVCacheLookupTimeout {LOOKUP_BUDGET_MS}ms",
-        f"KVCacheCircuitBreaker {breaker}",
-        "KVCacheRetry 1 10ms 10ms",
-    ])
-    port = harness.free_ports(1)[0]
-    httpd = harness.Httpd(run_dir, name, port, blocks, settings)
-    httpd.start()
+def server(run_dir, name, emulator, breaker):
+    members = [(i, emulator.ports[i]) for i in INSTANCES]
+    stream = httpdconf.STREAM_BODIES
+    httpd = workload.httpd(
+        run_dir, name,
+        httpdconf.upstreams(emulator.ports["vllm-a"], emulator.ports[vocab.CONTROLLER]),
+        f"KVCacheLookupTimeout {LOOKUP_BUDGET_MS}ms\n"
+        f"KVCacheCircuitBreaker {breaker}\n"
+        "KVCacheRetry 1 10ms 10ms\n",
+        httpdconf.balancer("llm", members, "kvcache"),
+        httpdconf.location("/plain/v1/", "llm", (stream,)),
+        httpdconf.location("/v1/", "llm", (stream, "KVCacheEnable On")))
+    httpd.start(children=workload.STARTED_CHILDREN)
     return httpd
 
 
@@ -72,62 +69,60 @@ def main():
     parser.add_argument("--run-dir", default=None)
     args = parser.parse_args()
     run_dir = args.run_dir or tempfile.mkdtemp(prefix="kvc-resilience.")
+    os.makedirs(run_dir, exist_ok=True)
     body = json.dumps({"model": "m", "max_tokens": 8, "messages": [
         {"role": "user", "content": "resilience " * 200}]}).encode()
-    override = {"lookup_override": {"layout_info": {
-        "vllm-b": [harness.LOCATION, 256]}}}
+    override = {"layout_info": {"vllm-b": [vocab.LOCATION, 256]}}
 
-    emu = harness.Emulator(run_dir, "emulator", INSTANCES)
+    emulator = emu.Emulator(run_dir, "emulator", emu.EmulatorOptions(instances=INSTANCES))
     steady = open_ = None
     try:
-        emu.control("/_emu/config", override)
+        emulator.control.config(lookup_override=override)
         # Never opens within the run: every request meets the hung lookup.
-        steady = server(run_dir, "steady", emu, "1000 1h 1")
+        steady = server(run_dir, "steady", emulator, "1000 1h 1")
         # Opens on the first failure and stays open for the run.
-        open_ = server(run_dir, "open", emu, "1 1h 1")
-        conn, conn_open = (harness.Connection(steady.port),
-                           harness.Connection(open_.port))
+        open_ = server(run_dir, "open", emulator, "1 1h 1")
+        conn, conn_open = (client.Connection(steady.port),
+                           client.Connection(open_.port))
         n = args.requests
         for c in (conn, conn_open):      # warm up: connections, token cache
             measure(c, "/v1/chat/completions", body, 20)
-        harness.log("measuring plain and normal")
+        report.log("measuring plain and normal")
         rows = {"plain": measure(conn, "/plain/v1/chat/completions", body, n),
                 "normal": measure(conn, "/v1/chat/completions", body, n)}
-        emu.control("/_emu/fault", {"role": "controller", "path": "/lookup",
-                                    "delay_ms": 10000})
-        harness.log("measuring a hung controller (each request waits "
-                    f"{LOOKUP_BUDGET_MS} ms)")
+        emulator.control.fault(role=vocab.CONTROLLER, path="/lookup", delay_ms=10000)
+        report.log("measuring a hung controller (each request waits "
+                   f"{LOOKUP_BUDGET_MS} ms)")
         rows["hung"] = measure(conn, "/v1/chat/completions", body,
                                max(50, n // 4))
         measure(conn_open, "/v1/chat/completions", body, 2)  # opens it
-        harness.log("measuring an open breaker")
+        report.log("measuring an open breaker")
         rows["breaker-open"] = measure(conn_open, "/v1/chat/completions",
                                        body, n)
-        emu.control("/_emu/clear_faults", {})
+        emulator.control.clear_faults()
     finally:
         for h in (steady, open_):
             if h:
                 h.stop()
-        emu.stop()
+        emulator.stop()
 
-    base50, base99 = (percentile(rows["plain"], 0.5),
-                      percentile(rows["plain"], 0.99))
+    base50, base99 = (report.percentile(rows["plain"], 50),
+                      report.percentile(rows["plain"], 99))
     print(f"\nAdded latency against plain mod_proxy_balancer "
           f"(KVCacheLookupTimeout {LOOKUP_BUDGET_MS}ms, {n} requests each, "
           "sequential, loopback)")
     print(f"{'situation':14} {'p50 ms':>8} {'p99 ms':>8} {'added p50':>10} "
           f"{'added p99':>10}")
     for name, ms in rows.items():
-        p50, p99 = percentile(ms, 0.5), percentile(ms, 0.99)
+        p50, p99 = report.percentile(ms, 50), report.percentile(ms, 99)
         print(f"{name:14} {p50:8.3f} {p99:8.3f} {p50 - base50:10.3f} "
               f"{p99 - base99:10.3f}")
-    hung99 = percentile(rows["hung"], 0.99) - base99
-    open50 = percentile(rows["breaker-open"], 0.5) - base50
-    print(f"goal: hung p99 added <= {LOOKUP_BUDGET_MS + 2} ms: "
-          f"{'met' if hung99 <= LOOKUP_BUDGET_MS + 2 else 'MISSED'} "
-          f"({hung99:.2f} ms)")
-    print(f"goal: breaker open p50 added <= 0.1 ms: "
-          f"{'met' if open50 <= 0.1 else 'MISSED'} ({open50:.3f} ms)")
+    hung99 = report.percentile(rows["hung"], 99) - base99
+    open50 = report.percentile(rows["breaker-open"], 50) - base50
+    print(report.goal(hung99 <= LOOKUP_BUDGET_MS + 2, f"a hung controller adds "
+                      f"{hung99:.2f} ms at p99 (goal <= {LOOKUP_BUDGET_MS + 2} ms)"))
+    print(report.goal(open50 <= 0.1, f"an open breaker adds {open50:.3f} ms at p50 "
+                      "(goal <= 0.1 ms)"))
     return 0
 
 

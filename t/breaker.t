@@ -1,3 +1,7 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may not
+# use this file except in compliance with the License.  You may obtain a copy
+# of the License at http://www.apache.org/licenses/LICENSE-2.0
+#
 # Circuit breakers shared by all child processes: failures in two children
 # open the lookup breaker for both; while open no call is made and requests
 # are still served; after RECOVERY exactly HALF_OPEN_CALLS probes go out; a

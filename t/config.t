@@ -1,3 +1,7 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may not
+# use this file except in compliance with the License.  You may obtain a copy
+# of the License at http://www.apache.org/licenses/LICENSE-2.0
+#
 # Every bad value fails the configuration test (httpd -t, as apachectl -t
 # runs it) with a message that names the directive.
 use strict;

@@ -1,3 +1,7 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may not
+# use this file except in compliance with the License.  You may obtain a copy
+# of the License at http://www.apache.org/licenses/LICENSE-2.0
+#
 # Cache management through the LMCache API as it really is, never slowing
 # a client: /pin once per hot key per window (counts shared by all
 # children), /compress under measured load and /clear under measured

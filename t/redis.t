@@ -1,3 +1,7 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may not
+# use this file except in compliance with the License.  You may obtain a copy
+# of the License at http://www.apache.org/licenses/LICENSE-2.0
+#
 # A fleet shares tokenized prompts through an existing cache server: two
 # separate httpd instances, one redis-server (KVCacheTokenCacheStore redis).
 use strict;

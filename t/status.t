@@ -1,3 +1,7 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may not
+# use this file except in compliance with the License.  You may obtain a copy
+# of the License at http://www.apache.org/licenses/LICENSE-2.0
+#
 # Observability: the kvcache-status handler counts exactly a known mix of
 # requests served by two child processes, in JSON and in Prometheus text
 # (which parses, with unique names); mod_status shows a kvcache section;

@@ -1,4 +1,8 @@
 #!/bin/bash
+# Licensed under the Apache License, Version 2.0 (the "License"); you may not
+# use this file except in compliance with the License.  You may obtain a copy
+# of the License at http://www.apache.org/licenses/LICENSE-2.0
+#
 # Runs one of this tree's scripts as the unprivileged user "kvctest", on a
 # copy of the tree that user owns: Apache::Test refuses to run as root, and
 # httpd is best not started as root for a demo either.  Installs what is

@@ -1,4 +1,8 @@
 #!/bin/bash
+# Licensed under the Apache License, Version 2.0 (the "License"); you may not
+# use this file except in compliance with the License.  You may obtain a copy
+# of the License at http://www.apache.org/licenses/LICENSE-2.0
+#
 # Installs, from Debian 12 packages, everything mod_kvcache needs to build,
 # test, benchmark and run its demo.  Idempotent: skips apt when all is there.
 set -euo pipefail

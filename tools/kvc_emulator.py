@@ -1,12 +1,17 @@
 #!/usr/bin/python3
+# Licensed under the Apache License, Version 2.0 (the "License"); you may not
+# use this file except in compliance with the License.  You may obtain a copy
+# of the License at http://www.apache.org/licenses/LICENSE-2.0
 """Emulator of the vLLM and LMCache-controller HTTP APIs that mod_kvcache talks to.
 
 The real upstreams need GPUs; this single stdlib-only process stands in for them in
 tests and benchmarks.  It listens on several ports of one host, one role per port:
 the LMCache controller (which also serves the control API under /_emu/) and any
 number of vLLM instances, each named by its LMCache instance id.  Wire formats,
-status codes and cache semantics follow the real projects (see
-shared/docs/reference-lmcache-vllm-api.md), not Pixiu's cruder mock.
+status codes and cache semantics follow the real projects (vLLM's OpenAI-compatible
+server and its /tokenize, LMCache's controller API and its chunked token database),
+not Pixiu's cruder mock.  The names it shares with the harness (roles, location,
+answer headers) come from tools/kvcharness/vocab.py.
 
 Command line
 ------------
@@ -179,8 +184,9 @@ from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-CONTROLLER = "controller"
-LOCATION = "LocalCPUBackend"
+from kvcharness.vocab import (BODY_SHA256_HEADER, CACHED_TOKENS_HEADER, CONTROLLER,
+                              LOCATION, SERVED_BY_HEADER, TTFT_HEADER)
+
 MAX_MODEL_LEN = 131072
 DEFAULT_MODEL = "kvemu-model"
 LOG_ENTRIES = 1000
@@ -1059,10 +1065,10 @@ class Emulator:
             "content_length": req.headers.get("Content-Length"),
             "tokenize_error": problem,
         }
-        headers = (("X-Kvemu-Served-By", instance.id),
-                   ("X-Kvemu-Body-Sha256", digest),
-                   ("X-Kvemu-Cached-Tokens", str(cached)),
-                   ("X-Kvemu-TTFT-Ms", str(ttft_ms)))
+        headers = ((SERVED_BY_HEADER, instance.id),
+                   (BODY_SHA256_HEADER, digest),
+                   (CACHED_TOKENS_HEADER, str(cached)),
+                   (TTFT_HEADER, str(ttft_ms)))
         summary = {"bytes": len(req.body), "sha256": digest,
                    "prompt_tokens": len(tokens), "cached_tokens": cached}
         body = body if isinstance(body, dict) else {}

@@ -1,4 +1,8 @@
 #!/bin/bash
+# Licensed under the Apache License, Version 2.0 (the "License"); you may not
+# use this file except in compliance with the License.  You may obtain a copy
+# of the License at http://www.apache.org/licenses/LICENSE-2.0
+#
 # Builds and runs every test in this tree, as an unprivileged user: style,
 # C unit tests, emulator tests, the Apache::Test suite, then the hardening
 # checks (tools/ci-hardening.sh).  Arguments go to Apache::Test (e.g.

@@ -1,4 +1,8 @@
 #!/bin/bash
+# Licensed under the Apache License, Version 2.0 (the "License"); you may not
+# use this file except in compliance with the License.  You may obtain a copy
+# of the License at http://www.apache.org/licenses/LICENSE-2.0
+#
 # Builds mod_kvcache with ./configure --enable-sanitizers (ASan + UBSan,
 # -fno-sanitize-recover=undefined) and runs the C unit tests and the whole
 # Apache::Test suite against that build.  Fails if a test fails or if any
@@ -93,23 +97,13 @@ reports() {
 echo "== canary: a report from a forked httpd child reaches $logs"
 canary="$work/canary"
 mkdir -p "$canary"
-libexec=$("$apxs" -q LIBEXECDIR)
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(PYTHONPATH="$work/tools" python3 -c \
+    'from kvcharness import procs; print(procs.free_ports(1)[0])')
 {
-    echo "ServerRoot \"$canary\""
-    echo "ServerName localhost"
-    echo "Listen 127.0.0.1:$port"
-    echo "PidFile \"$canary/httpd.pid\""
-    echo "ErrorLog \"$canary/error_log\""
-    echo "DefaultRuntimeDir \"$canary\""
-    echo "Mutex file:$canary default"
-    # What t/lib/KVCache/Server.pm loads (mod_kvcache needs some of them).
-    for m in mpm_prefork authz_core proxy proxy_http slotmem_shm \
-             proxy_balancer lbmethod_bybusyness socache_shmcb headers env \
-             status; do
-        echo "LoadModule ${m}_module \"$libexec/mod_$m.so\""
-    done
-    echo "LoadModule kvcache_module \"$mod\""
+    # The modules of every test server (tools/httpd-modules.txt), under
+    # prefork like t/lib/KVCache/Server.pm's, and mod_kvcache from $work.
+    PYTHONPATH="$work/tools" python3 -m kvcharness.httpdconf --mpm prefork \
+        "$work" canary "$port"
     echo "StartServers 1"
 } >"$canary/httpd.conf"
 {

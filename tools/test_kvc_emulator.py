@@ -1,9 +1,15 @@
 #!/usr/bin/python3
+# Licensed under the Apache License, Version 2.0 (the "License"); you may not
+# use this file except in compliance with the License.  You may obtain a copy
+# of the License at http://www.apache.org/licenses/LICENSE-2.0
 """Tests of tools/kvc_emulator.py, run against the emulator as a subprocess.
 
     /usr/bin/python3 -m unittest tools/test_kvc_emulator.py
     /usr/bin/python3 tools/test_kvc_emulator.py
 
+The emulator starts and answers through the harness everybody uses
+(kvcharness.emu, kvcharness.client); what it answers is checked here against
+literals of its documented wire format, not against the harness's names.
 Chunk size 8 keeps the token arithmetic small; every test starts from /_emu/reset.
 """
 
@@ -11,7 +17,6 @@ import hashlib
 import http.client
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,8 +25,8 @@ import threading
 import time
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-EMULATOR = os.path.join(HERE, "kvc_emulator.py")
+from kvcharness import client, emu, paths
+
 CHUNK = 8
 MODEL = "test-model"
 LOC = "LocalCPUBackend"
@@ -35,63 +40,25 @@ def fnv_token(word):
     return 1000 + h % 100000
 
 
-def start_emulator(tmpdir, *extra, instances="vllm-a=0,vllm-b=0"):
-    ready = os.path.join(tmpdir, "ready.json")
-    proc = subprocess.Popen(
-        [sys.executable, EMULATOR, "--controller-port", "0", "--instances", instances,
-         "--ready-file", ready, *extra],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while not os.path.exists(ready):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("emulator did not start: " + proc.stderr.read().decode())
-        time.sleep(0.02)
-    with open(ready) as f:
-        return proc, json.load(f)
-
-
-class Response:
-    def __init__(self, status, headers, body):
-        self.status, self.headers, self.body = status, headers, body
-
-    def json(self):
-        return json.loads(self.body)
-
-
-def request(port, method, path, body=None, headers=None, timeout=10):
-    if body is not None and not isinstance(body, bytes):
-        body = json.dumps(body).encode()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        return Response(resp.status, resp.headers, resp.read())
-    finally:
-        conn.close()
-
-
 def raw_exchange(sock, data):
     """Send raw bytes and read one HTTP response from the same socket."""
     sock.sendall(data)
     resp = http.client.HTTPResponse(sock)
     resp.begin()
-    return Response(resp.status, resp.headers, resp.read())
+    return client.Response(resp.status, resp.headers, resp.read())
 
 
 class EmulatorTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
-        cls.proc, info = start_emulator(cls.tmp.name, "--chunk-size", str(CHUNK),
-                                        "--served-model", MODEL)
-        cls.ports = info["ports"]
+        cls.emulator = emu.Emulator(cls.tmp.name, "emulator", emu.EmulatorOptions(
+            instances=("vllm-a", "vllm-b"), chunk_size=CHUNK, served_model=MODEL))
+        cls.ports = cls.emulator.ports
 
     @classmethod
     def tearDownClass(cls):
-        cls.proc.terminate()
-        cls.proc.wait(10)
-        cls.proc.stderr.close()
+        cls.emulator.stop()
         cls.tmp.cleanup()
 
     def setUp(self):
@@ -99,8 +66,8 @@ class EmulatorTestCase(unittest.TestCase):
 
     # -- helpers
 
-    def call(self, role, path, body=None, method="POST", **kw):
-        return request(self.ports[role], method, path, body, **kw)
+    def call(self, role, path, body=None, method="POST"):
+        return client.request(self.ports[role], method, path, body, timeout=10)
 
     def ctl(self, path, body=None):
         return self.call("controller", path, body, "GET" if path == "/_emu/stats" else "POST")
@@ -662,29 +629,29 @@ class CommandLineTest(unittest.TestCase):
     def test_options_log_file_and_sigterm(self):
         with tempfile.TemporaryDirectory() as tmp:
             log = os.path.join(tmp, "access.log")
-            proc, info = start_emulator(tmp, "--layout-form", "object", "--enable-evict",
-                                        "--log-file", log, instances="x=0,y=0")
+            emulator = emu.Emulator(tmp, "emulator", emu.EmulatorOptions(
+                instances=("x", "y"), layout_form="object", enable_evict=True,
+                log_file=log))
             try:
-                self.assertEqual(info["pid"], proc.pid)
-                self.assertEqual(set(info["ports"]), {"controller", "x", "y"})
-                ports = info["ports"]
+                self.assertEqual(emulator.ready_info["pid"], emulator.popen.pid)
+                self.assertEqual(set(emulator.ports), {"controller", "x", "y"})
+                controller = emulator.ports["controller"]
                 seed = {"instance": "y", "tokens": list(range(300))}
-                request(ports["controller"], "POST", "/_emu/seed", seed)
-                resp = request(ports["controller"], "POST", "/lookup",
-                               {"tokens": list(range(600))})
+                client.request(controller, "POST", "/_emu/seed", seed)
+                resp = client.request(controller, "POST", "/lookup",
+                                      {"tokens": list(range(600))})
                 self.assertEqual(resp.json()["layout_info"], {"y": {"0": LOC, "1": 256}})
-                resp = request(ports["controller"], "POST", "/evict",
-                               {"instance_id": "y", "tokens": list(range(300))})
+                resp = client.request(controller, "POST", "/evict",
+                                      {"instance_id": "y", "tokens": list(range(300))})
                 self.assertEqual(resp.json()["num_tokens"], 300)
             finally:
-                proc.send_signal(signal.SIGTERM)
-                self.assertEqual(proc.wait(5), 0)
-                proc.stderr.close()
+                # SIGTERM ends it cleanly, within the 5 s before a SIGKILL.
+                self.assertEqual(emulator.stop(timeout=5), 0)
             with open(log) as f:
                 self.assertIn("controller POST /lookup 200", f.read())
 
     def test_bad_arguments(self):
-        result = subprocess.run([sys.executable, EMULATOR, "--controller-port", "0",
+        result = subprocess.run([sys.executable, paths.EMULATOR, "--controller-port", "0",
                                  "--instances", "a=0,a=0"], capture_output=True)
         self.assertEqual(result.returncode, 2)
         self.assertIn(b"duplicate instance id", result.stderr)

@@ -1,4 +1,8 @@
 #!/bin/bash
+# Licensed under the Apache License, Version 2.0 (the "License"); you may not
+# use this file except in compliance with the License.  You may obtain a copy
+# of the License at http://www.apache.org/licenses/LICENSE-2.0
+#
 # Runs the Apache::Test suite with every httpd under valgrind's memcheck:
 # the main test server in one-process mode (-D ONE_PROCESS, Apache::Test's
 # -one-process), and the extra servers t/lib/KVCache/Server.pm starts.  Fails if memcheck reports an

@@ -1,3 +1,6 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may not
+# use this file except in compliance with the License.  You may obtain a copy
+# of the License at http://www.apache.org/licenses/LICENSE-2.0
 package KVCache::Server;
 # A separate httpd running mod_kvcache, for tests that need server-wide
 # settings of their own (circuit breakers, token store) or two servers.  It
@@ -13,17 +16,16 @@ use IO::Socket::INET ();
 use LWP::UserAgent ();
 use Time::HiRes qw(sleep time);
 
-# The modules every configuration here needs; $extra comes last.
+use KVCache::Modules ();
+
+# The modules of tools/httpd-modules.txt and mod_kvcache, under prefork;
+# $extra comes last.
 sub base_conf {
     my ($dir, $port, $extra) = @_;
     my $vars = Apache::Test::vars();
-    my $libexec = $vars->{kvc_libexecdir};
-    my @modules = qw(mpm_prefork authz_core proxy proxy_http slotmem_shm
-                     proxy_balancer lbmethod_bybusyness socache_shmcb
-                     socache_redis headers env status);
-    my $load = join '', map {
-        qq{LoadModule ${_}_module "$libexec/mod_$_.so"\n}
-    } @modules;
+    my $load = KVCache::Modules::load_modules(
+        top => $vars->{kvc_top}, libexec => $vars->{kvc_libexecdir},
+        mpm => 'prefork');
     return <<"CONF";
 ServerRoot "$dir"
 ServerName localhost
@@ -32,9 +34,7 @@ PidFile "$dir/httpd.pid"
 ErrorLog "$dir/error_log"
 DefaultRuntimeDir "$dir"
 Mutex file:$dir default
-$load
-LoadModule kvcache_module "$vars->{kvc_top}/.libs/mod_kvcache.so"
-$extra
+$load$extra
 CONF
 }
 
@@ -66,8 +66,11 @@ KVCacheVLLMEndpoint $emu:$vars->{emu_a_port}
 KVCacheLMCacheEndpoint $lmcache
 KVCacheDefaultModel demo-model
 # Generous budgets, so that a loaded test machine does not turn answers
-# into timeouts; tests about budgets set their own below.
-KVCacheLookupTimeout 1s
+# into timeouts; tests about budgets set their own below.  3s for lookups:
+# t/tls.t's https handshake with the Python emulator took over 500 ms per
+# attempt under ASan on two busy cores (load 9), and 1s turned the
+# certificate error it checks for into a timeout.
+KVCacheLookupTimeout 3s
 KVCacheTokenizeTimeout 2s
 <Proxy "balancer://llm">
     BalancerMember "$emu:$vars->{emu_a_port}" route=vllm-a

@@ -1,13 +1,26 @@
 #!/usr/bin/python3
-"""Fault soak client (issue #7): sustained load through httpd + mod_kvcache while
-faults are injected in turn; prints a report and exits 1 if a goal is missed.
+# Licensed under the Apache License, Version 2.0 (the "License"); you may not
+# use this file except in compliance with the License.  You may obtain a copy
+# of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Fault soak (issue #7): sustained load through httpd + mod_kvcache while faults
+are injected in turn; prints a report and exits 1 if a goal is missed.
 
-tools/soak-run.sh starts the emulator and httpd and runs this; standard library only.
+Starts the emulator (three vLLM instances and the LMCache controller), a TCP
+relay in front of the controller and httpd with mod_kvcache on loopback, in a
+run directory /tmp/kvcache-soak.*, removed afterwards unless a goal was
+missed or --keep is given.  tools/soak.sh builds the module and runs this as
+an unprivileged user (through tools/soak-run.sh); standard library only.
 
-  soak_client.py --url http://127.0.0.1:PORT --control http://127.0.0.1:CTL
-                 --relay RELAY_PORT:CTL --httpd /usr/sbin/apache2 --conf RUN/httpd.conf
-                 --run RUN [--seconds 75] [--threads 12] [--seed 7]
-  soak_client.py --relay-serve LISTEN_PORT:TARGET_PORT      (the relay process itself)
+  soak.py [--seconds 75] [--threads 12] [--seed 7] [--phases LIST]
+          [--port PORT] [--relay-port PORT] [--log-level LEVEL] [--keep]
+  soak.py --relay-serve LISTEN_PORT:TARGET_PORT      (the relay process itself)
+
+The module's KVCacheLMCacheEndpoint is not the emulator's controller port but
+the relay, which the ctl-refused phase kills (port closed, pooled connections
+cut, as when the controller process dies) and starts again, so that routing
+stays real in every other phase.  Its port and httpd's are free ones below the
+kernel's ephemeral range (procs.free_ports), so that no outgoing connection
+takes the relay's while it is down.
 
 Load: --threads client threads send, back to back, a mix of chat and completion
 bodies (conversation turns that extend each other, ~100 KB documents, bodies over
@@ -81,27 +94,32 @@ import os
 import random
 import re
 import select
+import shutil
 import signal
 import socket
 import string
-import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
 
+from kvcharness import client, emu, httpdconf, procs, report, vocab, workloads
+
 MODEL = "soak-model"
+MEMBERS = ("vllm-a", "vllm-b", "vllm-c")
+CHILDREN, THREADS_PER_CHILD = 2, 16  # httpd's; the warm-up burst fills every thread
 LOCATIONS = (("/v1/", 2), ("/soak/v1/", 5), ("/soakc/v1/", 3))
 CAPPED_LOCATIONS = ("/soak/v1/", "/soakc/v1/")  # KVCacheMaxBodySize 256K there
 DISABLED_MEMBER = "vllm-b"
-FALLBACK_GOALS = {  # phase -> decisions of which at least one must be seen
-    "ctl-hung": ("fallback:lookup-timeout", "fallback:lookup-breaker-open"),
-    "ctl-5xx": ("fallback:lookup-error", "fallback:lookup-breaker-open"),
-    "ctl-garbage": ("fallback:lookup-error", "fallback:lookup-breaker-open"),
-    "ctl-refused": ("fallback:lookup-error", "fallback:lookup-breaker-open"),
-    "ctl-oversized": ("fallback:lookup-error", "fallback:lookup-breaker-open"),
-    "tok-down": ("fallback:tokenize-error", "fallback:tokenize-breaker-open"),
-    "unknown-ids": ("fallback:unknown-instance",),
+FALLBACK_GOALS = {  # phase -> fallback reasons of which at least one must be seen
+    "ctl-hung": ("lookup-timeout", "lookup-breaker-open"),
+    "ctl-5xx": ("lookup-error", "lookup-breaker-open"),
+    "ctl-garbage": ("lookup-error", "lookup-breaker-open"),
+    "ctl-refused": ("lookup-error", "lookup-breaker-open"),
+    "ctl-oversized": ("lookup-error", "lookup-breaker-open"),
+    "tok-down": ("tokenize-error", "tokenize-breaker-open"),
+    "unknown-ids": ("unknown-instance",),
 }
 RSS_TOLERANCE_KB = 8 * 1024  # growth allowed on top of 10% of the baseline
 PHASES = ("normal,ctl-hung,ctl-5xx,ctl-garbage:2,ctl-refused,tok-down,unknown-ids,"
@@ -142,95 +160,52 @@ def relay_serve(listen_port, target_port):
         except OSError:
             pass
 
-    def serve(client):
+    def serve(downstream):
         try:
-            upstream = socket.create_connection(("127.0.0.1", target_port), timeout=5)
+            upstream = socket.create_connection((client.LOOPBACK, target_port), timeout=5)
         except OSError:
-            client.close()
+            downstream.close()
             return
         upstream.settimeout(None)
-        for s in (client, upstream):
+        for s in (downstream, upstream):
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        back = threading.Thread(target=pump, args=(upstream, client), daemon=True)
+        back = threading.Thread(target=pump, args=(upstream, downstream), daemon=True)
         back.start()
-        pump(client, upstream)
+        pump(downstream, upstream)
         back.join()
-        client.close()
+        downstream.close()
         upstream.close()
 
     threading.Thread(target=orphan_watch, daemon=True).start()
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", listen_port))
+    listener.bind((client.LOOPBACK, listen_port))
     listener.listen(512)
     while True:
-        client, _ = listener.accept()
-        threading.Thread(target=serve, args=(client,), daemon=True).start()
+        downstream, _ = listener.accept()
+        threading.Thread(target=serve, args=(downstream,), daemon=True).start()
 
 
 class Relay:
-    def __init__(self, spec):
-        listen, _, target = spec.partition(":")
-        self.listen, self.target = int(listen), int(target)
-        self.proc = None
+    """The relay process (relay_serve) in front of the controller, which the
+    ctl-refused phase stops and starts again."""
+
+    def __init__(self, run_dir, listen, target):
+        self.run_dir, self.listen, self.target = run_dir, listen, target
+        self.process = None
 
     def start(self):
-        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__),
-                                      "--relay-serve", f"{self.listen}:{self.target}"])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.listen), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"relay on :{self.listen} did not start")
+        self.process = procs.Process(
+            "controller relay",
+            [sys.executable, os.path.abspath(__file__), "--relay-serve",
+             f"{self.listen}:{self.target}"],
+            os.path.join(self.run_dir, "relay.out"))
+        self.process.wait_ready(lambda: procs.listening(self.listen), timeout=10)
 
     def stop(self):
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait()
-            self.proc = None
-
-
-# ---------------------------------------------------------------- small HTTP helpers
-
-def http_call(base, method, path, body=None, headers=None, timeout=30):
-    parts = urllib.parse.urlsplit(base)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
-    try:
-        data = body
-        hdrs = dict(headers or {})
-        if isinstance(body, (dict, list)):
-            data = json.dumps(body).encode()
-            hdrs.setdefault("Content-Type", "application/json")
-        conn.request(method, path, data, hdrs)
-        res = conn.getresponse()
-        return res.status, res.headers, res.read()
-    finally:
-        conn.close()
-
-
-class Emu:
-    """The emulator's control API."""
-
-    def __init__(self, base):
-        self.base = base
-
-    def call(self, path, body=None):
-        status, _, data = http_call(self.base, "POST" if body is not None else "GET",
-                                    path, body)
-        if status != 200:
-            raise RuntimeError(f"emulator {path}: {status} {data[:200]!r}")
-        return json.loads(data)
-
-    def fault(self, **spec):
-        self.call("/_emu/clear_faults", {})
-        self.call("/_emu/fault", spec)
-
-    def clear(self):
-        self.call("/_emu/clear_faults", {})
-        self.call("/_emu/config", {"lookup_override": None})
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
 
 
 # ---------------------------------------------------------------- request mix
@@ -253,8 +228,8 @@ class Corpus:
                 self.repeated.append(("completions", json.dumps(body).encode()))
             else:
                 body = {"model": MODEL, "max_tokens": 16, "messages": [
-                    {"role": "system", "content": self.systems[i % 4]},
-                    {"role": "user", "content": self.text(rng, 150)}]}
+                    workloads.message("system", self.systems[i % 4]),
+                    workloads.message("user", self.text(rng, 150))]}
                 self.repeated.append(("chat/completions", json.dumps(body).encode()))
 
     def text(self, rng, n):
@@ -294,7 +269,7 @@ class Mix:
     def __init__(self, corpus, rng):
         self.corpus = corpus
         self.rng = rng
-        self.sessions = [None, None]
+        self.chats = [None, None]  # workloads.Conversation
         self.kinds = [k for k, _ in self.KINDS]
         self.kind_weights = [w for _, w in self.KINDS]
 
@@ -307,14 +282,11 @@ class Mix:
         """The next turn of one of this thread's conversations (turn N's prompt is
         a prefix of turn N+1's)."""
         rng, c = self.rng, self.corpus
-        i = rng.randrange(len(self.sessions))
-        if self.sessions[i] is None or len(self.sessions[i]) > 12:
-            self.sessions[i] = [{"role": "system", "content": rng.choice(c.systems)},
-                                {"role": "user", "content": c.text(rng, 300)}]
-        history = self.sessions[i]
-        history.append({"role": "user", "content": c.text(rng, rng.randint(10, 60))})
-        messages = list(history)
-        history.append({"role": "assistant", "content": c.text(rng, 30)})
+        i = rng.randrange(len(self.chats))
+        if self.chats[i] is None or len(self.chats[i].history) > 12:
+            self.chats[i] = workloads.Conversation(rng.choice(c.systems), c.text(rng, 300))
+        messages = self.chats[i].ask(c.text(rng, rng.randint(10, 60)))
+        self.chats[i].answer(c.text(rng, 30))
         return messages
 
     def next(self, kind=None):
@@ -347,9 +319,8 @@ class Mix:
                 body = {"model": MODEL, "prompt": doc + " " + question}
             else:
                 endpoint = "chat/completions"
-                body = {"model": MODEL, "messages": [
-                    {"role": "system", "content": doc},
-                    {"role": "user", "content": question}]}
+                body = {"model": MODEL, "messages": [workloads.message("system", doc),
+                                                     workloads.message("user", question)]}
         else:  # invalid
             endpoint = rng.choice(("completions", "chat/completions"))
             ctype, extra, data = invalid_bodies(rng, c)
@@ -398,6 +369,10 @@ class Stats:
 
 
 class Worker(threading.Thread):
+    """One load thread.  It speaks http.client itself, not client.Connection,
+    because it must see and count the keep-alive races that Connection
+    would quietly retry."""
+
     def __init__(self, index, soak, burst=None):
         super().__init__(name=f"load-{index}", daemon=True)
         self.soak = soak
@@ -416,7 +391,7 @@ class Worker(threading.Thread):
                 self.drop()
         if self.conn is None or self.conn.sock is None:
             self.drop()
-            self.conn = http.client.HTTPConnection(self.soak.host, self.soak.port,
+            self.conn = http.client.HTTPConnection(client.LOOPBACK, self.soak.httpd.port,
                                                    timeout=30)
             self.conn.connect()
             self.used = 0
@@ -499,8 +474,8 @@ class Worker(threading.Thread):
 
     def check(self, spec, phase, res, data, latency, wall_start):
         stats = self.soak.stats
-        served_by = res.headers.get("X-Kvemu-Served-By")
-        decision = res.headers.get("X-KVCache-Decision") or "(none)"
+        served_by = res.headers.get(vocab.SERVED_BY_HEADER)
+        decision = res.headers.get(vocab.DECISION_HEADER) or "(none)"
         keys = ["sent", f"status {res.status}", f"decision {decision}",
                 f"kind {spec['kind']}", f"kd {spec['kind']}|{decision}",
                 "location " + spec["path"][:spec["path"].index("v1/") + 3],
@@ -516,7 +491,7 @@ class Worker(threading.Thread):
             problem = "httpd non-5xx error"
         elif spec["method"] == "POST" and res.status == 200:
             want = hashlib.sha256(spec["body"]).hexdigest()
-            got = res.headers.get("X-Kvemu-Body-Sha256")
+            got = res.headers.get(vocab.BODY_SHA256_HEADER)
             if got is None:
                 problem = "unverified answer"
             elif got != want:
@@ -561,31 +536,14 @@ def kb(value):
     return int(value.split()[0]) if value else 0
 
 
-def httpd_processes(pidfile):
-    """[(pid, role)] of the parent and its children."""
-    try:
-        with open(pidfile) as f:
-            parent = int(f.read().strip())
-    except (OSError, ValueError):
-        return []
-    procs = [(parent, "parent")]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            st = proc_status(entry)
-            if st and st.get("PPid") == str(parent):
-                procs.append((int(entry), "child"))
-    return procs
-
-
-def rss(pidfile):
+def rss(httpd):
     """Sums over parent + children: VmRSS, RssAnon, RssShmem, Pss (KB)."""
     total = collections.Counter()
-    for pid, role in httpd_processes(pidfile):
+    for pid in httpd.pids():
         st = proc_status(pid)
         if not st:
             continue
         total["processes"] += 1
-        total["children"] += role == "child"
         for name in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
             total[name] += kb(st.get(name))
         try:
@@ -598,15 +556,21 @@ def rss(pidfile):
     return total
 
 
-def manager_rows(base):
+def manager_page(port):
+    """The Referer the balancer-manager's forms need: the page itself."""
+    return f"http://{client.LOOPBACK}:{port}/balancer-manager"
+
+
+def manager_rows(port):
     """{route: (worker URL, status text, nonce)} of balancer llm, read from the
     balancer-manager page (one <tr> per member)."""
-    status, _, page = http_call(base, "GET", "/balancer-manager", None,
-                                {"Referer": base + "/balancer-manager"})
-    if status != 200:
-        raise RuntimeError(f"balancer-manager: {status}")
+    response = client.request(port, "GET", "/balancer-manager",
+                              headers={"Referer": manager_page(port)})
+    if response.status != 200:
+        raise client.HTTPError("balancer-manager", response)
     rows = {}
-    for row in re.findall(r"<tr>(.*?)</tr>", page.decode("utf-8", "replace"), re.S):
+    for row in re.findall(r"<tr>(.*?)</tr>", response.body.decode("utf-8", "replace"),
+                          re.S):
         link = re.search(r"[?&]b=llm&(?:amp;)?w=([^&'\"]+)&(?:amp;)?nonce=([0-9a-f-]+)",
                          row)
         if link:
@@ -618,29 +582,30 @@ def manager_rows(base):
     return rows
 
 
-def balancer_manager(base, member, disable):
+def balancer_manager(port, member, disable):
     """Sets or clears the Disabled flag of `member` in balancer llm the way the
     balancer-manager page does: the nonce from the page, then a POST of the worker
     form (w_status_D) with the page as Referer (httpd ignores the parameters of a
     request without one, AH10187).  Returns the member's status text afterwards."""
-    rows = manager_rows(base)
+    rows = manager_rows(port)
     if member not in rows:
         raise RuntimeError(f"balancer-manager page: no member {member}: {rows}")
     worker, _, nonce = rows[member]
     form = urllib.parse.urlencode({"w": worker, "b": "llm", "nonce": nonce,
                                    "w_status_D": "1" if disable else "0"}).encode()
-    status, _, _ = http_call(base, "POST", "/balancer-manager", form, {
+    response = client.request(port, "POST", "/balancer-manager", form, {
         "Content-Type": "application/x-www-form-urlencoded",
-        "Referer": base + "/balancer-manager"})
-    if status != 200:
-        raise RuntimeError(f"balancer-manager POST: {status}")
-    return manager_rows(base)[member][1]
+        "Referer": manager_page(port)})
+    if response.status != 200:
+        raise client.HTTPError("balancer-manager POST", response)
+    return manager_rows(port)[member][1]
 
 
-def kvcache_status(base):
+def kvcache_status(port):
+    """The module's /kvcache-status counters, or None while httpd does not answer."""
     try:
-        status, _, data = http_call(base, "GET", "/kvcache-status", timeout=10)
-        return json.loads(data) if status == 200 else None
+        response = client.request(port, "GET", "/kvcache-status", timeout=10)
+        return response.json() if response.status == 200 else None
     except (OSError, ValueError, http.client.HTTPException):
         return None
 
@@ -682,20 +647,20 @@ def error_log_summary(path, start_offset):
 # ---------------------------------------------------------------- the soak
 
 class Soak:
-    def __init__(self, args):
+    """The load, the phases and the report, against a running httpd and
+    emulator; the relay it starts itself."""
+
+    def __init__(self, args, httpd, emulator, relay):
         self.args = args
-        parts = urllib.parse.urlsplit(args.url)
-        self.host, self.port = parts.hostname, parts.port
-        self.emu = Emu(args.control)
-        self.relay = Relay(args.relay)
+        self.httpd = httpd
+        self.emulator = emulator
+        self.emu = emulator.control
+        self.relay = relay
         self.corpus = Corpus(args.seed)
         self.stats = Stats()
         self.stop = threading.Event()
         self.phase = "warmup"
-        self.pidfile = os.path.join(args.run, "httpd.pid")
-        self.error_log = os.path.join(args.run, "error_log")
         self.rss = {}        # phase -> rss() at its end
-        self.notes = collections.defaultdict(list)
         self.goals_extra = []  # (goal, ok, detail)
         self.status_pre_restart = None
         self.snapshots = {}  # phase -> flattened kvcache-status at its end
@@ -735,22 +700,22 @@ class Soak:
         return items[(tick // period_ticks) % len(items)]
 
     def enter(self, name, length):
-        emu, name = self.emu, base(name)
+        name = base(name)
         if name == "ctl-hung":
-            emu.fault(role="controller", delay_ms=5000)
+            self.set_fault(role=vocab.CONTROLLER, delay_ms=5000)
         elif name == "ctl-refused":
             self.relay.stop()
         elif name == "member-off":
-            state = balancer_manager(self.args.url, DISABLED_MEMBER, True)
+            state = balancer_manager(self.httpd.port, DISABLED_MEMBER, True)
             self.member_window = [time.time(), None, "Dis" in state.split()]
             self.log(f"balancer-manager: {DISABLED_MEMBER} disabled, status "
                      f"{state!r}")
 
     def tick(self, name, tick, elapsed, length):
-        emu, name = self.emu, base(name)
+        name = base(name)
         if name == "ctl-5xx" and tick % 2 == 0:
             status = self.rotate([500, 502, 503, 504], tick)
-            emu.fault(role="controller", status=status,
+            self.set_fault(role=vocab.CONTROLLER, status=status,
                       body="" if status == 502 else '{"detail":"injected"}')
         elif name == "ctl-garbage" and tick % 3 == 0:
             # 0.25 s of one odd answer, then 0.5 s of health, so that the lookup
@@ -759,24 +724,24 @@ class Soak:
             body = GARBAGE[(tick // 3) % len(GARBAGE)]
             # The oversized answer only twice: each one leaves the worker thread
             # that read it holding several MB more (see ctl-oversized).
-            emu.fault(role="controller", status=200, body=body,
+            self.set_fault(role=vocab.CONTROLLER, status=200, body=body,
                       **({"times": 2} if body is OVERSIZED else {}))
         elif name == "ctl-oversized" and tick % 3 == 0:
-            emu.fault(role="controller", path="/lookup", status=200, body=OVERSIZED)
+            self.set_fault(role=vocab.CONTROLLER, path="/lookup", status=200, body=OVERSIZED)
         elif name in ("ctl-garbage", "ctl-oversized") and tick % 3 == 1:
-            emu.call("/_emu/clear_faults", {})
+            self.emu.clear_faults()
         elif name == "tok-down" and tick % 2 == 0:
             if self.rotate([0, 1], tick):
-                emu.fault(role="vllm-a", path="/tokenize", close=True)
+                self.set_fault(role="vllm-a", path="/tokenize", close=True)
             else:
-                emu.fault(role="vllm-a", path="/tokenize", status=500,
+                self.set_fault(role="vllm-a", path="/tokenize", status=500,
                           body='{"error":{"message":"injected","code":500}}')
         elif name == "unknown-ids" and tick % 2 == 0:
-            emu.call("/_emu/config", {"lookup_override": self.rotate(GHOSTS, tick)})
+            self.emu.config(lookup_override=self.rotate(GHOSTS, tick))
         elif name == "member-off" and self.member_window \
                 and self.member_window[1] is None and elapsed >= 0.75 * length:
             self.member_window[1] = time.time()
-            state = balancer_manager(self.args.url, DISABLED_MEMBER, False)
+            state = balancer_manager(self.httpd.port, DISABLED_MEMBER, False)
             self.log(f"balancer-manager: {DISABLED_MEMBER} re-enabled, status "
                      f"{state!r}")
             self.goals_extra.append(("member re-enabled (status no longer Dis)",
@@ -793,22 +758,29 @@ class Soak:
         elif name == "member-off" and self.member_window \
                 and self.member_window[1] is None:
             self.member_window[1] = time.time()
-            balancer_manager(self.args.url, DISABLED_MEMBER, False)
-        self.emu.clear()
+            balancer_manager(self.httpd.port, DISABLED_MEMBER, False)
+        self.heal()
+
+    def set_fault(self, **spec):
+        """The one fault in force from now on."""
+        self.emu.clear_faults()
+        self.emu.fault(**spec)
+
+    def heal(self):
+        """No fault, and /lookup answers from the cache index again."""
+        self.emu.clear_faults()
+        self.emu.config(lookup_override=None)
 
     def graceful(self):
-        self.status_pre_restart = kvcache_status(self.args.url)
-        old = {pid for pid, role in httpd_processes(self.pidfile) if role == "child"}
+        self.status_pre_restart = kvcache_status(self.httpd.port)
+        old = set(self.httpd.children())
         started = time.monotonic()
-        out = subprocess.run([self.args.httpd, "-f", self.args.conf, "-k", "graceful"],
-                             capture_output=True, text=True)
-        if out.returncode:
-            raise RuntimeError(f"graceful restart failed: {out.stdout}{out.stderr}")
+        self.httpd.graceful()
         deadline = started + 30
         while time.monotonic() < deadline:
-            now = {pid for pid, role in httpd_processes(self.pidfile) if role == "child"}
-            if now and not (now & old) and len(now) == 2 \
-                    and kvcache_status(self.args.url) is not None:
+            now = set(self.httpd.children())
+            if now and not (now & old) and len(now) == CHILDREN \
+                    and kvcache_status(self.httpd.port) is not None:
                 break
             time.sleep(0.1)
         else:
@@ -820,29 +792,29 @@ class Soak:
     def run(self):
         args = self.args
         deadline = time.monotonic() + 20
-        while kvcache_status(args.url) is None:
+        while kvcache_status(self.httpd.port) is None:
             if time.monotonic() > deadline:
                 raise RuntimeError("httpd does not answer /kvcache-status")
             time.sleep(0.1)
         self.relay.start()
-        self.emu.call("/_emu/reset", {})
+        self.emu.reset()
         # Background actions all along: vllm-b loaded (compress), vllm-c full (clear).
-        self.emu.call("/_emu/instance", {"id": "vllm-b", "running": 6})
-        self.emu.call("/_emu/instance", {"id": "vllm-c", "kv_cache_usage": 0.95})
+        self.emu.instance("vllm-b", running=6)
+        self.emu.instance("vllm-c", kv_cache_usage=0.95)
         try:
-            log_offset = os.path.getsize(self.error_log)
+            log_offset = os.path.getsize(self.httpd.error_log)
         except OSError:
             log_offset = 0
         plan = self.phase_plan()
         print(f"== soak: {args.threads} client threads, {len(plan)} phases, "
               f"~{sum(l for _, l in plan):.0f} s", flush=True)
-        self.snapshots["start"] = flatten(kvcache_status(args.url) or {})
+        self.snapshots["start"] = flatten(kvcache_status(self.httpd.port) or {})
         # Warm-up burst: as many clients as httpd has worker threads, all at once,
         # each with the largest bodies, so that every thread reaches its memory
         # high-water mark (pools, per-thread upstream handles) before the baseline.
         burst = [Worker(1000 + i, self, ["over-cap", "large-chat", "large-completion",
                                          "stream", "large-chat", "over-cap"])
-                 for i in range(args.httpd_threads)]
+                 for i in range(CHILDREN * THREADS_PER_CHILD)]
         self.burst_barrier = threading.Barrier(len(burst))
         for w in burst:
             w.start()
@@ -869,20 +841,20 @@ class Soak:
                     tick += 1
                     time.sleep(min(0.25, max(0.0, length - elapsed)) or 0.05)
                 self.safely(name, self.leave, name)
-                self.rss[name] = rss(self.pidfile)
-                self.snapshots[name] = flatten(kvcache_status(args.url) or {})
+                self.rss[name] = rss(self.httpd)
+                self.snapshots[name] = flatten(kvcache_status(self.httpd.port) or {})
         finally:
             self.stop.set()
             for w in workers:
                 w.join(60)
-            self.safely("end", self.emu.clear)
+            self.safely("end", self.heal)
             self.relay.stop()
         time.sleep(0.5)  # the last access/error log lines
-        return self.report(log_offset)
+        return self.print_report(log_offset)
 
     # -- the report
 
-    def report(self, log_offset):
+    def print_report(self, log_offset):
         stats, plan = self.stats, [n for n, _ in self.phase_plan()]
         total = collections.Counter()
         for name in plan:
@@ -904,15 +876,16 @@ class Soak:
                             for n, d in decisions[:4])
             row = [c["sent"], c["status 200"], other, c["module 5xx"],
                    c["body altered"], c["keep-alive race"], c["transport error"],
-                   round(lat[len(lat) // 2] * 1000), round(lat[int(len(lat) * 0.99)] * 1000)]
+                   round(report.percentile(lat, 50) * 1000),
+                   round(report.percentile(lat, 99) * 1000)]
             print(f"{name:<12}" + "".join(f"{v:>8}" for v in row) + "  " + top)
         lat = sorted(x for n in plan for x in stats.latency[n]) or [0]
         print(f"{'total':<12}" + "".join(f"{v:>8}" for v in [
             total["sent"], total["status 200"],
             sum(n for k, n in total.items() if k.startswith("status ") and k != "status 200"),
             total["module 5xx"], total["body altered"], total["keep-alive race"],
-            total["transport error"], round(lat[len(lat) // 2] * 1000),
-            round(lat[int(len(lat) * 0.99)] * 1000)]))
+            total["transport error"], round(report.percentile(lat, 50) * 1000),
+            round(report.percentile(lat, 99) * 1000)]))
 
         def section(title, prefix):
             print(f"\n== {title}")
@@ -1002,7 +975,7 @@ class Soak:
                               d2 <= limit, f"{d2:+d} KB of VmRSS"))
 
         # error log
-        crashes, kinds = error_log_summary(self.error_log, log_offset)
+        crashes, kinds = error_log_summary(self.httpd.error_log, log_offset)
         print(f"\n== error log: {sum(kinds.values())} lines, {len(crashes)} with "
               f"'exit signal'")
         for msg, n in kinds.most_common(15):
@@ -1011,7 +984,7 @@ class Soak:
             print(f"   CRASH: {line}")
 
         # kvcache-status
-        final = kvcache_status(self.args.url)
+        final = kvcache_status(self.httpd.port)
         print("\n== kvcache-status counters (non-zero; the graceful restart starts a new "
               "segment, so both generations are shown)")
         a, b = flatten(self.status_pre_restart or {}), flatten(final or {})
@@ -1022,7 +995,7 @@ class Soak:
                 print(f"   {key:<46}{va!s:>12}{vb!s:>12}")
 
         try:
-            with open(os.path.join(self.args.run, "emulator.out"), errors="replace") as f:
+            with open(self.emulator.output, errors="replace") as f:
                 tracebacks = f.read().count("Traceback")
         except OSError:
             tracebacks = 0
@@ -1031,8 +1004,8 @@ class Soak:
 
         # emulator's side of the background actions
         try:
-            emu = self.emu.call("/_emu/stats")
-            calls = {k: v for k, v in emu["calls"].items() if k.startswith("controller:")}
+            seen = self.emu.stats()["calls"]
+            calls = {k: v for k, v in seen.items() if k.startswith(f"{vocab.CONTROLLER}:")}
             print(f"\n== controller calls seen by the emulator since the start: {calls}")
         except (OSError, RuntimeError, ValueError):
             pass
@@ -1041,8 +1014,8 @@ class Soak:
         goals += [
             ("requests sent in every phase", all(stats.count[n]["sent"] for n in plan), ""),
             ("routed decisions while healthy",
-             stats.count["warmup"]["decision routed"] > 0,
-             f"{stats.count['warmup']['decision routed']} in the warm-up"),
+             stats.count["warmup"][f"decision {vocab.ROUTED}"] > 0,
+             f"{stats.count['warmup'][f'decision {vocab.ROUTED}']} in the warm-up"),
             ("5xx caused by the module = 0", total["module 5xx"] == 0,
              str(total["module 5xx"])),
             ("other errors from httpd itself = 0", total["httpd non-5xx error"] == 0,
@@ -1061,9 +1034,10 @@ class Soak:
         for phase in plan:
             wanted = FALLBACK_GOALS.get(base(phase))
             if wanted:
-                seen = sum(stats.count[phase][f"decision {d}"] for d in wanted)
+                seen = sum(stats.count[phase][f"decision {vocab.fallback(reason)}"]
+                           for reason in wanted)
                 goals.append((f"fault took effect in {phase}", seen > 0,
-                              f"{seen} x {'|'.join(w[9:] for w in wanted)}"))
+                              f"{seen} x {'|'.join(wanted)}"))
         if self.member_window:
             t_off, t_on, shown = self.member_window
             bad = [m for m in stats.member_off
@@ -1121,32 +1095,122 @@ GHOSTS = [
 ]
 
 
+# ---------------------------------------------------------------- the servers
+
+# Fast breakers, scraping and actions, so that every phase of a few seconds
+# opens, probes and closes them and the background queue works under faults.
+# The emulator is Python sharing the CPUs with httpd and the load: budgets
+# the healthy phases keep (the hung controller still answers 5 s late).
+SETTINGS = """\
+KVCacheLookupTimeout 250ms
+KVCacheTokenizeTimeout 1s
+KVCacheCircuitBreaker 5 500ms 2
+KVCacheScrapeInterval 1s
+KVCacheActionInterval 1s
+KVCacheActionQueueSize 16
+KVCacheHotWindow 10s
+KVCacheInstanceCapacity 10
+"""
+
+
+def managed(hot_threshold):
+    """A location's routing with every cache-management action on."""
+    return ("KVCacheEnable On", "KVCacheMaxBodySize 256K",
+            "KVCachePinning On", f"KVCacheHotThreshold {hot_threshold}",
+            f"KVCachePin auto {vocab.LOCATION}",
+            "KVCacheCompression On", "KVCacheLoadThreshold 0.5",
+            f"KVCacheCompress auto {vocab.LOCATION} cachegen",
+            "KVCacheEviction On", "KVCacheMemoryThreshold 0.9",
+            f"KVCacheEvict vllm-c {vocab.LOCATION}")
+
+
+def configuration(httpd, emulator, relay_port, log_level):
+    """The three LOCATIONS over one kvcache balancer, the status handler and
+    balancer-manager; the module's LMCache endpoint is the relay."""
+    members = [(iid, emulator.ports[iid]) for iid in MEMBERS]
+    return "\n".join([
+        httpdconf.server(httpd, log_level=log_level),
+        # A fixed set of two children (RSS is summed over parent + children):
+        # no child is started or stopped for spare threads.
+        httpdconf.fixed_children(CHILDREN, THREADS_PER_CHILD, server_limit=2 * CHILDREN),
+        # The demo's front (its /v1/), with the relay as the LMCache endpoint.
+        httpdconf.kvcache_front(httpd, members, emulator.ports[MEMBERS[0]], relay_port,
+                                "demo"),
+        SETTINGS,
+        # A token cache of 8 MB rather than 64: once its ring has wrapped
+        # (during the warm-up) the shared pages each child has touched stop
+        # growing, so VmRSS measures private memory growth, not cache fill.
+        f'KVCacheTokenCacheStore "shmcb:{httpd.run_dir}/kvcache-tokens(8388608)"\n',
+        httpdconf.location("/soak/v1/", "llm", managed(hot_threshold=3)),
+        # The same, streaming bodies chunked to the backend, Pixiu's /evict API.
+        httpdconf.location("/soakc/v1/", "llm", (httpdconf.STREAM_BODIES,
+                                                 *managed(hot_threshold=2),
+                                                 "KVCacheEvictAPI evict")),
+        httpdconf.handler("/kvcache-status", "kvcache-status"),
+        httpdconf.handler("/balancer-manager", "balancer-manager")])
+
+
+def soak(args):
+    """Starts the servers in a run directory of their own, soaks, stops them."""
+    run_dir = tempfile.mkdtemp(prefix="kvcache-soak.", dir="/tmp")
+    emulator = httpd = None
+    status = 1
+    try:
+        # Every engine sleeps a tenth of its simulated prefill, so requests
+        # stay in flight and queues form; /evict is served (/soakc/ uses it).
+        print("== starting the emulator (ports picked by the kernel)", flush=True)
+        emulator = emu.Emulator(run_dir, "emulator", emu.EmulatorOptions(
+            instances=MEMBERS, time_scale=0.1, enable_evict=True,
+            log_file=os.path.join(run_dir, "emulator.log")))
+        free = procs.free_ports(2)
+        port = args.port or free[0]
+        relay_port = args.relay_port or next(p for p in free if p != port)
+        controller = emulator.ports[vocab.CONTROLLER]
+        print(f"   controller :{controller} (relay :{relay_port}), "
+              + ", ".join(f"{iid} :{emulator.ports[iid]}" for iid in MEMBERS))
+        httpd = procs.Httpd(run_dir, "httpd", port)
+        httpd.configure(configuration(httpd, emulator, relay_port, args.log_level))
+        print(f"== starting httpd with mod_kvcache on :{port}", flush=True)
+        httpd.start(children=CHILDREN)
+        status = Soak(args, httpd, emulator, Relay(run_dir, relay_port, controller)).run()
+        if status:
+            print(f"== last lines of the error log:\n{procs.tail(httpd.error_log, 30)}")
+    finally:
+        if httpd is not None:
+            httpd.stop()
+        if emulator is not None:
+            emulator.stop()
+        if status == 0 and not args.keep:
+            shutil.rmtree(run_dir)
+        else:
+            print(f"== run directory kept: {run_dir} (httpd/httpd.conf, httpd/error_log, "
+                  "httpd/kvcache_log, emulator.out, emulator.log)")
+    return status
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--relay-serve", metavar="LISTEN:TARGET")
-    parser.add_argument("--url")
-    parser.add_argument("--control")
-    parser.add_argument("--relay", metavar="LISTEN:TARGET")
-    parser.add_argument("--httpd")
-    parser.add_argument("--conf")
-    parser.add_argument("--run")
-    parser.add_argument("--seconds", type=float, default=75)
+    parser.add_argument("--seconds", type=int, default=75)
     parser.add_argument("--threads", type=int, default=12)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--phases", default=PHASES,
                         help="after the warm-up: NAME[:SHARE],... (default %(default)s);"
                              " member-off and graceful at most once")
-    parser.add_argument("--httpd-threads", type=int, default=32,
-                        help="MaxRequestWorkers of httpd (the warm-up burst's size)")
+    parser.add_argument("--port", type=int, help="httpd's (default: a free one)")
+    parser.add_argument("--relay-port", type=int,
+                        help="the controller relay's (default: a free one)")
+    parser.add_argument("--log-level", default="warn kvcache:notice",
+                        help="httpd's LogLevel (default: %(default)s: breaker openings "
+                             "and closings are notices)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the run directory even when every goal is met")
     args = parser.parse_args(argv)
     if args.relay_serve:
         listen, _, target = args.relay_serve.partition(":")
         relay_serve(int(listen), int(target))
         return 0
-    for name in ("url", "control", "relay", "httpd", "conf", "run"):
-        if not getattr(args, name):
-            parser.error(f"--{name} is required")
     if args.seconds < 10:
         parser.error("--seconds: at least 10")
     if args.threads < 2:
@@ -1156,7 +1220,7 @@ def main(argv=None):
         parser.error(f"--phases: unknown {sorted(set(names) - KNOWN_PHASES)}")
     if names.count("member-off") > 1 or names.count("graceful") > 1:
         parser.error("--phases: member-off and graceful at most once each")
-    return Soak(args).run()
+    return soak(args)
 
 
 if __name__ == "__main__":
