@@ -25,7 +25,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
                                 "tools"))
 from kvcharness import httpdconf, procs, vocab  # noqa: E402
 from kvcharness.emu import EmulatorOptions  # noqa: E402
-from kvcharness.workloads import MultiRoundChat, SharedPrefix  # noqa: E402
+from kvcharness.workloads import (AgenticSessions, MultiRoundChat,  # noqa: E402
+                                  SharedPrefix)
 
 SEED = 20240806
 MODEL = "bench-model"
@@ -54,7 +55,18 @@ SHARED_PREFIX = SharedPrefix(
     system_tokens=8000, question_tokens=200, output_tokens=100,
     rate_per_s=8.0)
 
-WORKLOADS = (MULTI_ROUND, SHARED_PREFIX)
+# Agents that read files and run commands: a 1,500-token tool definition
+# shared by all, a task, then turn after turn a short tool call and a tool
+# output of 600 to 1,800 tokens, the whole history resent each time (about
+# 15,000 tokens by the last of 12 turns).  Bursts of three turns sent back
+# to back, then a pause of 2 simulated s; an agent joins every 1.25 s, so
+# about 16 work at once and their live contexts fill the cluster.
+AGENTIC = AgenticSessions(
+    name="agentic sessions", agents=40, turns=12, system_tokens=1500,
+    task_tokens=300, call_tokens=60, tool_output_tokens=(600, 1800),
+    burst=3, pause_s=2.0, join_interval_s=1.25)
+
+WORKLOADS = (MULTI_ROUND, SHARED_PREFIX, AGENTIC)
 
 # httpd in front of the cluster: two worker processes for two cores, never
 # stopped or replaced, so that the CPU time of their threads can be read
@@ -102,6 +114,16 @@ def sizing(workload, cluster=CLUSTER):
         working = workload.system_tokens + workload.users * per_user
         live = workload.system_tokens + workload.active_users * per_user
         duration = last_start_s + workload.rounds * workload.period_s
+    elif isinstance(workload, AgenticSessions):
+        # An agent's context until its last turn; about as many agents are
+        # at work at once as join during one agent's pauses and bursts.
+        per_agent = [s.requests[-1].prompt_tokens - workload.system_tokens
+                     for s in all_sessions]
+        working = workload.system_tokens + sum(per_agent)
+        busy_s = all_sessions[0].requests[-1].at_s - all_sessions[0].requests[0].at_s
+        at_once = min(workload.agents, busy_s / workload.join_interval_s + 1)
+        live = workload.system_tokens + at_once * sum(per_agent) / len(per_agent)
+        duration = all_sessions[-1].requests[-1].at_s
     else:
         working = live = workload.groups * workload.system_tokens
         duration = last_start_s

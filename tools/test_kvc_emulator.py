@@ -305,8 +305,10 @@ class BackendTest(EmulatorTestCase):
         self.assertGreater(queued[4], 300)  # waited for a slot held by delay_ms
 
     def test_time_scale_sleeps_and_queues(self):
-        # 10 tokens at 10 ms each: 100 simulated ms, slept for 50 real ms at scale 0.5.
-        self.ctl("/_emu/config", {"prefill_ms_per_token": 10, "time_scale": 0.5})
+        # 10 tokens at 100 ms each: 1,000 simulated ms, slept for 500 real ms
+        # at scale 0.5: long enough that the fifth request, however late a
+        # loaded machine starts its thread, still waits a good while.
+        self.ctl("/_emu/config", {"prefill_ms_per_token": 100, "time_scale": 0.5})
         results = []
         threads = [threading.Thread(target=lambda i=i: results.append(self.call(
             "vllm-a", "/v1/completions",
@@ -316,19 +318,19 @@ class BackendTest(EmulatorTestCase):
         for th in threads:
             th.start()
         for th in threads:
-            th.join(5)
-        self.assertGreaterEqual(time.monotonic() - started, 0.1)  # two waves of 50 ms
+            th.join(10)
+        self.assertGreaterEqual(time.monotonic() - started, 1.0)  # two waves of 500 ms
         self.assertEqual({r["prompt_tokens"] for r in results}, {10})
         results.sort(key=lambda r: r["queue_ms"])
-        self.assertLess(results[3]["queue_ms"], 40)
-        self.assertGreater(results[4]["queue_ms"], 70)  # ~50 real ms = ~100 simulated
+        self.assertLess(results[3]["queue_ms"], 200)
+        self.assertGreater(results[4]["queue_ms"], 400)  # ~500 real ms = ~1,000 simulated
         for r in results:
-            self.assertAlmostEqual(r["simulated_ttft_ms"], r["queue_ms"] + 100, 2)
+            self.assertAlmostEqual(r["simulated_ttft_ms"], r["queue_ms"] + 1000, 2)
         # Without time scaling nothing sleeps, so sequential requests never queue.
         self.ctl("/_emu/config", {"time_scale": 0})
         for i in range(6):
             kv = self.call("vllm-a", "/v1/completions", {"prompt": f"seq{i}"}).json()["kvemu"]
-            self.assertEqual((kv["queue_ms"], kv["simulated_ttft_ms"]), (0.0, 20.0))
+            self.assertEqual((kv["queue_ms"], kv["simulated_ttft_ms"]), (0.0, 200.0))
 
     def test_decode_holds_the_answer_but_not_the_slot(self):
         # 20 output tokens at 50 ms, scale 0.5: each answer waits 0.5 s after

@@ -72,7 +72,8 @@ class HttpdRouter:
         self.path = path
 
     def send(self, request):
-        return Outcome.of(self.conn.request("POST", self.path, request.body))
+        return Outcome.of(self.conn.request("POST", self.path, request.body,
+                                            dict(request.headers)))
 
     def close(self):
         self.conn.close()

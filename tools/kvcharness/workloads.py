@@ -24,6 +24,14 @@ shared-prefix groups (llm-d inference-perf `shared_prefix`)
     Groups x prompts per group.  Every prompt is its group's long system
     prompt plus its own question; the prompts of all groups arrive in a
     shuffled order at a constant rate (open loop).
+
+agentic sessions (a coding or browsing agent's loop)
+    Agents x turns.  An agent's first request is a shared system prompt
+    (the tool definitions), its own task; every later turn appends the
+    model's tool call and the tool's output, which is long and of varying
+    length, and resends everything.  Turns come in bursts: within one the
+    agent sends the next turn as soon as the answer arrives, between two
+    it pauses.  Every request names its agent in a session header.
 """
 
 import json
@@ -85,6 +93,7 @@ class Request:
     at_s: float          # earliest departure, in simulated seconds from the start
     body: bytes          # encoded JSON
     prompt_tokens: int   # exact prompt length, in tokens
+    headers: tuple = ()  # (name, value) pairs sent with it
 
 
 @dataclass(frozen=True)
@@ -159,3 +168,49 @@ class SharedPrefix:
                                        encode(messages, model, self.output_tokens),
                                        chat_tokens(messages)),))
                 for i, (name, messages) in enumerate(prompts)]
+
+
+SESSION_HEADER = "X-Session-Id"
+
+
+@dataclass(frozen=True)
+class AgenticSessions:
+    """An agent's loop: tool calls and long tool outputs, in bursts."""
+
+    name: str
+    agents: int
+    turns: int
+    system_tokens: int       # the shared tool definitions
+    task_tokens: int
+    call_tokens: int         # the model's tool call (its answer)
+    tool_output_tokens: tuple  # (fewest, most) tokens of a tool's output
+    burst: int               # turns sent back to back
+    pause_s: float           # between two bursts
+    join_interval_s: float
+
+    def sessions(self, seed, model):
+        words = Words(seed)
+        system = words.text(self.system_tokens, "tools")
+        sessions = []
+        for agent in range(self.agents):
+            chat = Conversation(system, words.text(self.task_tokens, f"a{agent}t"))
+            at_s = agent * self.join_interval_s
+            requests = []
+            for turn in range(self.turns):
+                if turn == 0:
+                    messages = list(chat.history)
+                else:
+                    low, high = self.tool_output_tokens
+                    chat.history.append(message(
+                        "user", words.text(words.rng.randint(low, high), f"a{agent}o")))
+                    messages = list(chat.history)
+                    if turn % self.burst == 0:
+                        at_s += self.pause_s
+                # Within a burst at_s stays put: the turn leaves as soon as
+                # the previous answer is in.
+                requests.append(Request(at_s, encode(messages, model, self.call_tokens),
+                                        chat_tokens(messages),
+                                        ((SESSION_HEADER, f"agent{agent}"),)))
+                chat.answer(words.text(self.call_tokens, f"a{agent}c"))
+            sessions.append(Session(f"agent{agent}", tuple(requests)))
+        return sessions
