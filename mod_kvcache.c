@@ -87,7 +87,7 @@ static const command_rec kvcache_cmds[] = {
     AP_INIT_TAKE1("KVCacheSessionMargin", kvc_set_duration_slot,
                   KVC_DIR_SLOT(session_margin, 0, 0), KVC_DIR_CONTEXT,
                   "how much faster another member must be predicted to "
-                  "leave the session's (250ms)"),
+                  "leave the session's (50ms)"),
 
     /* Cache management, per directory. */
     AP_INIT_FLAG("KVCachePinning", kvc_set_flag_slot,

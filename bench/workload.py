@@ -83,8 +83,8 @@ def httpd(run_dir, name, *blocks):
         httpdconf.server(server),
         httpdconf.fixed_children(STARTED_CHILDREN, 64),
         "KeepAliveTimeout 30\nMaxKeepAliveRequests 0\n",
-        # What the module decided, for the benchmark client.
-        httpdconf.module_headers(vocab.DECISION_HEADER),
+        # What the module decided and the match it predicted, for the client.
+        httpdconf.module_headers(vocab.DECISION_HEADER, vocab.MATCHED_HEADER),
         *blocks]))
     return server
 

@@ -20,18 +20,20 @@ double kvc_score_share(long matched, long prompt_tokens, double busy,
     return hit - weight * relative_load;
 }
 
-double kvc_score_ttft(long matched, long prompt_tokens,
+double kvc_score_ttft(long matched, long best_matched, long prompt_tokens,
                       const kvc_engine_load *load, double decode_weight)
 {
-    double uncached =
-        (double)(prompt_tokens > matched ? prompt_tokens - matched : 0);
+    double uncached = (double)(prompt_tokens > matched ? prompt_tokens - matched
+                                                       : 0);
+    double avoidable = (double)(best_matched > matched ? best_matched - matched
+                                                       : 0);
     double backlog = load->backlog_tokens > 0 ? load->backlog_tokens : 0;
-    double running = load->running > 0 ? load->running : 0;
-    double capacity = load->capacity >= 1 ? load->capacity : 1;
+    double decode = load->decode_tokens > 0 ? load->decode_tokens : 0;
     double rate = load->prefill_rate > 0 ? load->prefill_rate : 1;
 
-    return (backlog + uncached) / rate
-           * (1 + decode_weight * running / capacity);
+    return (backlog + uncached + avoidable
+            + decode_weight * KVC_DECODE_TOKEN_COST * decode)
+           / rate;
 }
 
 int kvc_score_prefer(double score_a, double busy_a, long matched_a,

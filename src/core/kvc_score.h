@@ -22,9 +22,14 @@ typedef enum {
 typedef struct {
     double prefill_rate;   /**< tokens it prefills per second (> 0) */
     double backlog_tokens; /**< prefill work queued ahead of a new request */
-    double running;        /**< requests it is decoding */
-    double capacity;       /**< requests it decodes at once (max_num_seqs) */
+    double decode_tokens;  /**< context of the requests it is decoding */
 } kvc_engine_load;
+
+/** What a token of context being decoded costs a new request's prefill,
+ *  against a token to prefill, at KVCacheLoadWeight 1: decoding shares
+ *  every engine step with the prefill (and its KV stays resident), but
+ *  costs far less than computing a prompt token. */
+#define KVC_DECODE_TOKEN_COST 0.1
 
 /**
  * The "share" score:
@@ -35,13 +40,20 @@ double kvc_score_share(long matched, long prompt_tokens, double busy,
                        double mean_busy, double weight);
 
 /**
- * The predicted time to first token, in seconds, of a prompt on an engine
- * that holds @a matched of its tokens:
- * (backlog + uncached) / rate * (1 + decode_weight * running / capacity).
- * Decoding requests share every step with prefill, so they slow it in
- * proportion to how full the engine's batch is.
+ * The cost, in seconds, of sending a prompt to an engine that holds
+ * @a matched of its tokens, when the best member holds @a best_matched:
+ * its predicted time to first token, (backlog + uncached + decode_weight *
+ * KVC_DECODE_TOKEN_COST * decode) / rate, plus the delay its avoidable
+ * prefill (the tokens the best member holds and this one does not) puts on
+ * the request queued behind it there, (best_matched - matched) / rate.
+ * Without that second term every member that is queued looks worth
+ * leaving, and a loaded cluster recomputes prefixes it holds, evicts
+ * others for them and queues more; with it a prefix is left only when
+ * its holder is behind by twice its length.  The decoding term keeps long
+ * sessions spread over the engines: between members that would prefill
+ * alike, the one decoding less wins.
  */
-double kvc_score_ttft(long matched, long prompt_tokens,
+double kvc_score_ttft(long matched, long best_matched, long prompt_tokens,
                       const kvc_engine_load *load, double decode_weight);
 
 /**

@@ -49,6 +49,25 @@ double kvc_signals_rate(const kvc_instance_signals *e, double fallback)
     return e && e->prefill_rate > 0 ? e->prefill_rate : fallback;
 }
 
+double kvc_signals_fleet_rate(const kvc_signals *sig, double fallback)
+{
+    apr_uint32_t n, i;
+    double sum = 0;
+    int known = 0;
+
+    if (!sig) {
+        return fallback;
+    }
+    n = apr_atomic_read32((volatile apr_uint32_t *)&sig->count);
+    for (i = 0; i < n && i < KVC_SIGNALS_MAX; i++) {
+        if (sig->entries[i].prefill_rate > 0) {
+            sum += sig->entries[i].prefill_rate;
+            known++;
+        }
+    }
+    return known ? sum / known : fallback;
+}
+
 /* A fluid of @a tokens at @a since, drained at @a rate until @a now. */
 static double drained(double tokens, apr_time_t since, double rate,
                       apr_time_t now)
@@ -62,27 +81,44 @@ static double drained(double tokens, apr_time_t since, double rate,
 double kvc_signals_backlog(const kvc_instance_signals *e, double rate,
                            apr_time_t now)
 {
-    double seen, routed;
+    return e ? drained(e->backlog_tokens, e->backlog_at, rate, now) : 0;
+}
+
+void kvc_signals_routed(kvc_instance_signals *e, double uncached,
+                        apr_uint64_t prompt, double rate, apr_time_t now)
+{
+    e->backlog_tokens =
+        drained(e->backlog_tokens, e->backlog_at, rate, now) + uncached;
+    e->backlog_at = now;
+    e->mean_uncached = smooth(e->mean_uncached, uncached > 0 ? uncached : 1);
+    e->mean_prompt = smooth(e->mean_prompt, prompt > 0 ? (double)prompt : 1);
+    apr_atomic_inc32(&e->inflight);
+    apr_atomic_add64(&e->inflight_tokens, prompt);
+}
+
+void kvc_signals_done(kvc_instance_signals *e, apr_uint64_t prompt)
+{
+    apr_atomic_dec32(&e->inflight);
+    /* Two's complement: adding the negation subtracts. */
+    apr_atomic_add64(&e->inflight_tokens, (apr_uint64_t)0 - prompt);
+}
+
+double kvc_signals_decode_tokens(const kvc_instance_signals *e)
+{
+    double ours, others;
 
     if (!e) {
         return 0;
     }
-    seen = drained(e->seen_backlog, e->seen_at, rate, now);
-    routed = drained(e->routed_backlog, e->routed_at, rate, now);
-    return seen > routed ? seen : routed;
-}
-
-void kvc_signals_routed(kvc_instance_signals *e, double uncached, double rate,
-                        apr_time_t now)
-{
-    e->routed_backlog =
-        drained(e->routed_backlog, e->routed_at, rate, now) + uncached;
-    e->routed_at = now;
-    e->mean_uncached = smooth(e->mean_uncached, uncached > 0 ? uncached : 1);
+    ours = (double)apr_atomic_read64(
+        (volatile apr_uint64_t *)&e->inflight_tokens);
+    others = e->running
+             - (double)apr_atomic_read32((volatile apr_uint32_t *)&e->inflight);
+    return ours + (others > 0 ? others * e->mean_prompt : 0);
 }
 
 void kvc_signals_scraped(kvc_instance_signals *e, const kvc_scrape_sample *s,
-                         double default_rate, apr_time_t now)
+                         apr_time_t now)
 {
 
     /* Counters that went back are a restarted engine: start afresh. */
@@ -116,10 +152,12 @@ void kvc_signals_scraped(kvc_instance_signals *e, const kvc_scrape_sample *s,
     e->waiting = s->waiting;
     e->engines = s->engines;
     e->scraped_at = now;
-    e->seen_backlog =
+    /* The requests routed here before this scrape wait in the engine's
+     * count now, or are done: the queue starts again from that count. */
+    e->backlog_tokens =
         s->waiting
         * (e->mean_uncached > 0 ? e->mean_uncached : KVC_SIGNALS_USUAL_REQUEST);
-    e->seen_at = now;
+    e->backlog_at = now;
 }
 
 double kvc_signals_load(const kvc_instance_signals *e, apr_uint32_t capacity)

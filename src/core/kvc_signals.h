@@ -16,12 +16,11 @@
  * only ever appended, an entry's id is written before the count that
  * publishes it, and a number read while it changes is one moment old.
  *
- * The prefill queue is a fluid model: each request routed to an instance
- * adds its uncached tokens, and the instance drains them at its prefill
- * rate.  Every scrape also reads the engine's own count of waiting
- * requests, which sees what other gateways sent, and drains that alike;
- * the queue is the larger of the two (the engine's count holds this
- * server's requests that still wait, so they do not add up).
+ * The prefill queue is a fluid model: every scrape sets it to the engine's
+ * own count of waiting requests (which sees what other gateways sent) times
+ * the usual request's uncached tokens there; each request routed to the
+ * instance since adds its own; and the instance drains them at its
+ * prefill rate.
  */
 #ifndef KVC_SIGNALS_H
 #define KVC_SIGNALS_H
@@ -66,15 +65,17 @@ typedef struct {
     double prefill_seconds;
     double prefilled;
     double prefill_rate; /* tokens/s computed, learned; 0: not yet */
-    /* The prefill queue as two fluids, each drained at the prefill rate
-     * since its time: what the engine said at the last scrape, and what
-     * this server routed there. */
-    double seen_backlog;
-    apr_time_t seen_at;
-    double routed_backlog;
-    apr_time_t routed_at;
+    /* The prefill queue, drained at the prefill rate since its time. */
+    double backlog_tokens;
+    apr_time_t backlog_at;
     double mean_uncached;     /* uncached tokens per request, from the engine's
                              counters and the requests routed here */
+    double mean_prompt; /* prompt tokens of the requests routed here */
+    /* The requests this server routed here and still has in flight, and
+     * their prompt tokens: atomics, added at routing, taken away when a
+     * request ends. */
+    apr_uint32_t inflight;
+    apr_uint64_t inflight_tokens;
     apr_time_t last_compress; /* 0: never */
     apr_time_t last_clear;
 } kvc_instance_signals;
@@ -95,23 +96,41 @@ kvc_instance_signals *kvc_signals_find(kvc_signals *sig, const char *id,
  * Records a scrape (global lock held): the gauges, and from the counters'
  * growth since the last scrape the prefill rate (computed tokens over
  * prefill seconds, smoothed, times the engines) and the usual request
- * (computed tokens per request prefilled); the engine's waiting requests
- * of the usual size are the queue it sees.
+ * (computed tokens per request prefilled); the queue starts again from the
+ * engine's waiting requests of the usual size.
  */
 void kvc_signals_scraped(kvc_instance_signals *e, const kvc_scrape_sample *s,
-                         double default_rate, apr_time_t now);
+                         apr_time_t now);
 
 /** The instance's prefill rate in tokens/s: learned, else @a fallback. */
 double kvc_signals_rate(const kvc_instance_signals *e, double fallback);
+
+/**
+ * The rate to assume of an instance not measured yet: the mean of those
+ * that are (engines of one fleet are usually alike, and a newcomer taken
+ * for slower than it is gets no work to be measured by), else
+ * @a fallback.  Lock-free, as every reader of the table.
+ */
+double kvc_signals_fleet_rate(const kvc_signals *sig, double fallback);
 
 /** The prefill work (tokens) still queued on the instance at @a now. */
 double kvc_signals_backlog(const kvc_instance_signals *e, double rate,
                            apr_time_t now);
 
-/** Adds a request routed here with @a uncached tokens to prefill (global
- *  lock held). */
-void kvc_signals_routed(kvc_instance_signals *e, double uncached, double rate,
-                        apr_time_t now);
+/** Adds a request routed here with @a uncached of its @a prompt tokens to
+ *  prefill (global lock held), in flight until kvc_signals_done(). */
+void kvc_signals_routed(kvc_instance_signals *e, double uncached,
+                        apr_uint64_t prompt, double rate, apr_time_t now);
+
+/** The request of @a prompt tokens routed here has ended (no lock). */
+void kvc_signals_done(kvc_instance_signals *e, apr_uint64_t prompt);
+
+/**
+ * The context the engine is decoding: the prompts of the requests this
+ * server has in flight there, and as many more of the usual size as the
+ * engine's own count of running requests exceeds them (other gateways').
+ */
+double kvc_signals_decode_tokens(const kvc_instance_signals *e);
 
 /**
  * Load as a ratio of the instance's capacity: (running + waiting) /

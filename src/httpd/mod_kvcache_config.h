@@ -136,7 +136,7 @@ typedef struct {
 /* The prefill rate assumed of an engine until its metrics tell: an 8B
  * model on a mid-range GPU. */
 #define KVC_DEFAULT_PREFILL_RATE   10000.0
-#define KVC_DEFAULT_SESSION_MARGIN apr_time_from_msec(250)
+#define KVC_DEFAULT_SESSION_MARGIN apr_time_from_msec(50)
 #define KVC_DEFAULT_SESSION_TTL    apr_time_from_sec(600)
 #define KVC_DEFAULT_SESSION_KEYS   4096
 /* The only method LMCache's engine implements; others do nothing. */

@@ -86,6 +86,7 @@ static APR_OPTIONAL_FN_TYPE(
  */
 
 typedef struct {
+    request_rec *r;
     const apr_array_header_t *matches;
     long prompt_tokens;
     kvc_policy policy;
@@ -97,7 +98,6 @@ typedef struct {
     apr_time_t now;
     double default_rate;
     int fixed_rate;
-    double capacity;
     /* The best so far, and the session's member when it is a candidate. */
     double best_score;
     double best_busy;
@@ -193,8 +193,7 @@ static kvc_engine_load engine_load(const kvc_pick *pick, const proxy_worker *w)
                             ? pick->default_rate
                             : kvc_signals_rate(e, pick->default_rate);
     load.backlog_tokens = kvc_signals_backlog(e, load.prefill_rate, pick->now);
-    load.running = e ? e->running : 0;
-    load.capacity = pick->capacity;
+    load.decode_tokens = kvc_signals_decode_tokens(e);
     return load;
 }
 
@@ -213,8 +212,8 @@ static double member_score(const kvc_pick *pick, const proxy_worker *w,
                                pick->mean_busy, 0);
     default:
         load = engine_load(pick, w);
-        return -kvc_score_ttft(matched, pick->prompt_tokens, &load,
-                               pick->weight);
+        return -kvc_score_ttft(matched, pick->best_available,
+                               pick->prompt_tokens, &load, pick->weight);
     }
 }
 
@@ -231,6 +230,18 @@ static int is_best_kvcache(proxy_worker *current, proxy_worker *prev_best,
     long matched = matched_tokens(pick->matches, current);
     double busy = (double)current->s->busy;
     double score = member_score(pick, current, matched);
+
+    if (APLOGrtrace2(pick->r)) {
+        kvc_engine_load load = engine_load(pick, current);
+
+        ap_log_rerror(APLOG_MARK, APLOG_TRACE2, 0, pick->r,
+                      "[kvcache] candidate %s: matched %ld of %ld, backlog "
+                      "%.0f tokens at %.0f tokens/s, decoding %.0f, busy %.0f: "
+                      "score %.4f",
+                      current->s->route, matched, pick->prompt_tokens,
+                      load.backlog_tokens, load.prefill_rate,
+                      load.decode_tokens, busy, score);
+    }
 
     if (is_session_member(pick, current)) {
         pick->session_worker = current;
@@ -281,6 +292,20 @@ static const char *session_route(request_rec *r, const kvc_dir_conf *conf,
     return known ? apr_pstrdup(r->pool, route) : NULL;
 }
 
+/* A request in flight on an engine, until its pool goes. */
+typedef struct {
+    kvc_instance_signals *e;
+    apr_uint64_t prompt;
+} kvc_inflight;
+
+static apr_status_t request_done(void *data)
+{
+    kvc_inflight *done = data;
+
+    kvc_signals_done(done->e, done->prompt);
+    return APR_SUCCESS;
+}
+
 /* Records the member finally chosen, whoever chose it: in the request's
  * context (and what it publishes), as the session's member, and as prefill
  * work queued on its engine.  The route is copied: the balancer-manager
@@ -291,7 +316,7 @@ static proxy_worker *chosen(request_rec *r, kvc_request *req,
     const kvc_global_conf *g = kvc_config_global();
     kvc_signals *sig = kvc_shm_signals();
     kvc_sessions *ss = kvc_shm_sessions();
-    kvc_instance_signals *e;
+    kvc_instance_signals *e, *routed_to = NULL;
     apr_time_t now = apr_time_now();
 
     if (!req) {
@@ -314,13 +339,24 @@ static proxy_worker *chosen(request_rec *r, kvc_request *req,
         double uncached = req->prompt_tokens
                               ? (double)req->prompt_tokens - (double)matched
                               : e->mean_uncached;
-        double rate = g->prefill_rate > 0
-                          ? g->prefill_rate
-                          : kvc_signals_rate(e, KVC_DEFAULT_PREFILL_RATE);
+        double rate =
+            g->prefill_rate > 0
+                ? g->prefill_rate
+                : kvc_signals_rate(e, kvc_signals_fleet_rate(
+                                          sig, KVC_DEFAULT_PREFILL_RATE));
 
-        kvc_signals_routed(e, uncached, rate, now);
+        kvc_signals_routed(e, uncached, req->prompt_tokens, rate, now);
+        routed_to = e;
     }
     kvc_shm_unlock();
+    if (routed_to) {
+        kvc_inflight *done = apr_palloc(r->pool, sizeof(*done));
+
+        done->e = routed_to;
+        done->prompt = req->prompt_tokens;
+        apr_pool_cleanup_register(r->pool, done, request_done,
+                                  apr_pool_cleanup_null);
+    }
     return worker;
 }
 
@@ -392,6 +428,7 @@ static void start_pick(kvc_pick *pick, request_rec *r, const kvc_dir_conf *conf,
     const kvc_global_conf *g = kvc_config_global();
 
     memset(pick, 0, sizeof(*pick));
+    pick->r = r;
     pick->matches = req ? req->matches : NULL;
     pick->policy = kvc_conf_policy(conf);
     pick->weight = kvc_conf_load_weight(conf);
@@ -399,8 +436,9 @@ static void start_pick(kvc_pick *pick, request_rec *r, const kvc_dir_conf *conf,
     pick->now = apr_time_now();
     pick->fixed_rate = g->prefill_rate > 0;
     pick->default_rate =
-        pick->fixed_rate ? g->prefill_rate : KVC_DEFAULT_PREFILL_RATE;
-    pick->capacity = (double)g->instance_capacity;
+        pick->fixed_rate
+            ? g->prefill_rate
+            : kvc_signals_fleet_rate(pick->signals, KVC_DEFAULT_PREFILL_RATE);
     /* Matches from another module come without a prompt size: the largest
      * match is then the best available scale. */
     pick->prompt_tokens = req && req->prompt_tokens ? (long)req->prompt_tokens

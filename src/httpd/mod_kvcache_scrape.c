@@ -129,10 +129,7 @@ static void scrape_member(const proxy_worker *w, apr_pool_t *p)
         return;
     }
     if ((e = kvc_signals_find(sig, w->s->route, 1))) {
-        kvc_signals_scraped(e, &sample,
-                            g->prefill_rate > 0 ? g->prefill_rate
-                                                : KVC_DEFAULT_PREFILL_RATE,
-                            apr_time_now());
+        kvc_signals_scraped(e, &sample, apr_time_now());
         rate = e->prefill_rate;
     }
     kvc_shm_unlock();

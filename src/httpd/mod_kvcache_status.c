@@ -73,9 +73,11 @@ static void gather_engines(kvc_stats_gauges *g, apr_pool_t *p)
     engines = apr_pcalloc(p, (n ? n : 1) * sizeof(*engines));
     for (i = 0; i < n; i++) {
         const kvc_instance_signals *e = &sig->entries[i];
-        double rate = conf->prefill_rate > 0
-                          ? conf->prefill_rate
-                          : kvc_signals_rate(e, KVC_DEFAULT_PREFILL_RATE);
+        double rate =
+            conf->prefill_rate > 0
+                ? conf->prefill_rate
+                : kvc_signals_rate(e, kvc_signals_fleet_rate(
+                                          sig, KVC_DEFAULT_PREFILL_RATE));
 
         engines[i].route = e->id;
         engines[i].prefill_rate = rate;

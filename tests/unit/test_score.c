@@ -59,42 +59,47 @@ static void test_score_ties(apr_pool_t *p)
     KVC_CHECK(kvc_score_prefer(0.51, 9, 0, 0.5, 0, 99));
 }
 
-static double ttft(long matched, double backlog, double running)
+static double ttft(long matched, double backlog, double decoding)
 {
-    kvc_engine_load load = { 10000, backlog, running, 256 };
+    kvc_engine_load load = { 10000, backlog, decoding };
 
-    return kvc_score_ttft(matched, 8200, &load, 1.0);
+    return kvc_score_ttft(matched, 8000, 8200, &load, 1.0);
 }
 
 /* The ttft example in the comment of mod_kvcache_lbmethod.c. */
 static void test_score_ttft_worked_example(apr_pool_t *p)
 {
-    double a = ttft(8000, 12000, 32), b = ttft(0, 0, 64), c = ttft(0, 3000, 0);
+    double a = ttft(8000, 20000, 40000), b = ttft(0, 0, 80000),
+           c = ttft(0, 3000, 0);
 
-    KVC_CHECK(NEAR(a, 1.3725));
-    KVC_CHECK(NEAR(b, 1.025));
-    KVC_CHECK(NEAR(c, 1.12));
-    KVC_CHECK(kvc_score_prefer(-b, 0, 0, -c, 0, 0));
-    KVC_CHECK(kvc_score_prefer(-b, 0, 0, -a, 0, 8000));
-    /* Less queued, vllm-a wins; only decoding, it wins by far. */
-    KVC_CHECK(NEAR(ttft(8000, 4000, 32), 0.4725));
-    KVC_CHECK(NEAR(ttft(8000, 0, 200), 0.0356));
+    KVC_CHECK(NEAR(a, 2.42));
+    KVC_CHECK(NEAR(b, 2.42));
+    KVC_CHECK(NEAR(c, 1.92));
+    KVC_CHECK(kvc_score_prefer(-c, 0, 0, -a, 0, 8000));
+    /* Less queued on vllm-a, it keeps its prefix: leaving it costs the
+     * prefix twice, once here and once to whoever queues behind. */
+    KVC_CHECK(NEAR(ttft(8000, 12000, 40000), 1.62));
+    KVC_CHECK(kvc_score_prefer(-ttft(8000, 12000, 40000), 0, 8000, -c, 0, 0));
+    /* Only decoding, it wins by far. */
+    KVC_CHECK(NEAR(ttft(8000, 0, 200000), 2.02));
+    KVC_CHECK(NEAR(ttft(8000, 0, 0), 0.02));
 }
 
 static void test_score_ttft_edges(apr_pool_t *p)
 {
-    kvc_engine_load load = { 0, -5, -1, 0 };
+    kvc_engine_load load = { 0, -5, -1 };
 
     /* Nonsense inputs are clamped, never divided by. */
-    KVC_CHECK(NEAR(kvc_score_ttft(0, 10, &load, 1.0), 10));
+    KVC_CHECK(NEAR(kvc_score_ttft(0, 0, 10, &load, 1.0), 10));
     /* A match beyond the prompt leaves nothing to prefill. */
     load.prefill_rate = 100;
-    KVC_CHECK(NEAR(kvc_score_ttft(50, 10, &load, 1.0), 0));
+    KVC_CHECK(NEAR(kvc_score_ttft(50, 50, 10, &load, 1.0), 0));
+    /* A best match below this one's is no avoidable work. */
+    KVC_CHECK(NEAR(kvc_score_ttft(50, 20, 100, &load, 1.0), 0.5));
     /* Weight 0: the decoding load is ignored. */
-    load.running = 1000;
-    load.capacity = 10;
-    KVC_CHECK(NEAR(kvc_score_ttft(0, 100, &load, 0.0), 1.0));
-    KVC_CHECK(NEAR(kvc_score_ttft(0, 100, &load, 1.0), 101.0));
+    load.decode_tokens = 1000;
+    KVC_CHECK(NEAR(kvc_score_ttft(0, 0, 100, &load, 0.0), 1.0));
+    KVC_CHECK(NEAR(kvc_score_ttft(0, 0, 100, &load, 1.0), 2.0));
 }
 
 const kvc_test_case kvc_score_tests[] = {

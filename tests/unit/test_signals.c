@@ -91,10 +91,10 @@ static void test_signals_fluid_queue(apr_pool_t *p)
     kvc_instance_signals *e = kvc_signals_find(sig, "vllm-a", 1);
 
     KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(10)), 0));
-    kvc_signals_routed(e, 3000, 1000, SEC(10));
+    kvc_signals_routed(e, 3000, 4000, 1000, SEC(10));
     KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(10)), 3000));
     KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(11)), 2000));
-    kvc_signals_routed(e, 500, 1000, SEC(11));
+    kvc_signals_routed(e, 500, 4000, 1000, SEC(11));
     KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(11)), 2500));
     KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(20)), 0));
     KVC_CHECK(NEAR(kvc_signals_backlog(NULL, 1000, SEC(20)), 0));
@@ -112,34 +112,34 @@ static void test_signals_learned_rate(apr_pool_t *p)
 
     KVC_CHECK(NEAR(kvc_signals_rate(e, 10000), 10000)); /* not yet */
     s = sample(1000, 0, 1.0, 2, 0);
-    kvc_signals_scraped(e, &s, 10000, SEC(1));
+    kvc_signals_scraped(e, &s, SEC(1));
     KVC_CHECK(NEAR(kvc_signals_rate(e, 10000), 10000)); /* one point */
     /* 12,000 tokens, 2,000 of them cached, in 2 s over 5 requests. */
     s = sample(13000, 2000, 3.0, 7, 0);
-    kvc_signals_scraped(e, &s, 10000, SEC(2));
+    kvc_signals_scraped(e, &s, SEC(2));
     KVC_CHECK(NEAR(kvc_signals_rate(e, 1), 5000));
     KVC_CHECK(NEAR(e->mean_uncached, 2000));
     /* Two engines behind the member prefill twice as fast together. */
     s = sample(23000, 2000, 5.0, 12, 0);
     s.engines = 2;
-    kvc_signals_scraped(e, &s, 10000, SEC(3));
+    kvc_signals_scraped(e, &s, SEC(3));
     KVC_CHECK(NEAR(kvc_signals_rate(e, 1), 0.7 * 5000 + 0.3 * 10000));
     /* A restarted engine (counters back to small) teaches nothing. */
     s = sample(100, 0, 0.1, 1, 0);
-    kvc_signals_scraped(e, &s, 10000, SEC(4));
+    kvc_signals_scraped(e, &s, SEC(4));
     KVC_CHECK(NEAR(kvc_signals_rate(e, 1), 6500));
     /* An engine that publishes no counters keeps the default. */
     e = kvc_signals_find(sig, "vllm-b", 1);
     s = sample(-1, 0, -1, 0, 0);
-    kvc_signals_scraped(e, &s, 10000, SEC(4));
+    kvc_signals_scraped(e, &s, SEC(4));
     s = sample(-1, 0, -1, 0, 0);
-    kvc_signals_scraped(e, &s, 10000, SEC(5));
+    kvc_signals_scraped(e, &s, SEC(5));
     KVC_CHECK(NEAR(kvc_signals_rate(e, 10000), 10000));
 }
 
-/* The queue is the larger of what the engine says waits (it sees what
- * other gateways sent) and what this server routed and the engine cannot
- * have prefilled yet; each drains at the prefill rate. */
+/* Each scrape sets the queue to what the engine says waits (it sees what
+ * other gateways sent), of the usual size there; requests routed since
+ * add to it; it drains at the prefill rate. */
 static void test_signals_scrape_sets_queue(apr_pool_t *p)
 {
     kvc_signals *sig = apr_pcalloc(p, sizeof(*sig));
@@ -147,26 +147,64 @@ static void test_signals_scrape_sets_queue(apr_pool_t *p)
     kvc_scrape_sample s = sample(-1, 0, -1, 0, 4);
 
     /* Waiting requests of no known size count as the usual one. */
-    kvc_signals_scraped(e, &s, 1000, SEC(1));
+    kvc_signals_scraped(e, &s, SEC(1));
     KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(1)),
                    4 * KVC_SIGNALS_USUAL_REQUEST));
     KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(2)),
                    3 * KVC_SIGNALS_USUAL_REQUEST));
-    kvc_signals_routed(e, 6000, 1000, SEC(2));
-    KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(2)), 6000));
-    /* The engine sees nothing waiting: what was routed is still on its
-     * way there. */
-    s = sample(-1, 0, -1, 0, 0);
-    kvc_signals_scraped(e, &s, 1000, SEC(3));
-    KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(3)), 5000));
-    /* Another gateway's crowd: 20 waiting of the usual 6,000 here. */
+    kvc_signals_routed(e, 6000, 6000, 1000, SEC(2));
+    KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(2)),
+                   3 * KVC_SIGNALS_USUAL_REQUEST + 6000));
+    /* The engine sees one waiting of the usual size here now (6,000: the
+     * one request routed taught it). */
+    s = sample(-1, 0, -1, 0, 1);
+    kvc_signals_scraped(e, &s, SEC(3));
+    KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(3)), 6000));
+    /* Another gateway's crowd: 20 waiting. */
     s = sample(-1, 0, -1, 0, 20);
-    kvc_signals_scraped(e, &s, 1000, SEC(4));
+    kvc_signals_scraped(e, &s, SEC(4));
     KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(4)), 120000));
     /* Gone at the next scrape, whatever the drain had left. */
     s = sample(-1, 0, -1, 0, 0);
-    kvc_signals_scraped(e, &s, 1000, SEC(5));
-    KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(5)), 3000));
+    kvc_signals_scraped(e, &s, SEC(5));
+    KVC_CHECK(NEAR(kvc_signals_backlog(e, 1000, SEC(5)), 0));
+}
+
+/* The context decoded: this server's requests in flight with their
+ * prompts, plus the engine's other running requests at the usual prompt. */
+static void test_signals_decode_tokens(apr_pool_t *p)
+{
+    kvc_signals *sig = apr_pcalloc(p, sizeof(*sig));
+    kvc_instance_signals *e = kvc_signals_find(sig, "vllm-a", 1);
+    kvc_scrape_sample s = sample(-1, 0, -1, 0, 0);
+
+    KVC_CHECK(NEAR(kvc_signals_decode_tokens(NULL), 0));
+    KVC_CHECK(NEAR(kvc_signals_decode_tokens(e), 0));
+    kvc_signals_routed(e, 100, 3000, 1000, SEC(1));
+    kvc_signals_routed(e, 100, 3000, 1000, SEC(1));
+    KVC_CHECK(e->inflight == 2);
+    KVC_CHECK(NEAR(kvc_signals_decode_tokens(e), 6000));
+    /* The engine runs five: three more of another gateway's. */
+    s.running = 5;
+    kvc_signals_scraped(e, &s, SEC(2));
+    KVC_CHECK(NEAR(kvc_signals_decode_tokens(e), 6000 + 3 * 3000));
+    kvc_signals_done(e, 3000);
+    kvc_signals_done(e, 3000);
+    KVC_CHECK(e->inflight == 0 && e->inflight_tokens == 0);
+    KVC_CHECK(NEAR(kvc_signals_decode_tokens(e), 5 * 3000));
+}
+
+/* A member not measured yet is taken for the fleet's mean. */
+static void test_signals_fleet_rate(apr_pool_t *p)
+{
+    kvc_signals *sig = apr_pcalloc(p, sizeof(*sig));
+
+    KVC_CHECK(NEAR(kvc_signals_fleet_rate(NULL, 7), 7));
+    kvc_signals_find(sig, "vllm-a", 1)->prefill_rate = 4000;
+    kvc_signals_find(sig, "vllm-b", 1);
+    KVC_CHECK(NEAR(kvc_signals_fleet_rate(sig, 7), 4000));
+    kvc_signals_find(sig, "vllm-c", 1)->prefill_rate = 8000;
+    KVC_CHECK(NEAR(kvc_signals_fleet_rate(sig, 7), 6000));
 }
 
 const kvc_test_case kvc_signals_tests[] = {
@@ -176,5 +214,7 @@ const kvc_test_case kvc_signals_tests[] = {
     KVC_TEST(test_signals_fluid_queue),
     KVC_TEST(test_signals_learned_rate),
     KVC_TEST(test_signals_scrape_sets_queue),
+    KVC_TEST(test_signals_decode_tokens),
+    KVC_TEST(test_signals_fleet_rate),
     KVC_TEST_END
 };
