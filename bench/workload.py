@@ -59,12 +59,13 @@ SHARED_PREFIX = SharedPrefix(
 # shared by all, a task, then turn after turn a short tool call and a tool
 # output of 600 to 1,800 tokens, the whole history resent each time (about
 # 15,000 tokens by the last of 12 turns).  Bursts of three turns sent back
-# to back, then a pause of 2 simulated s; an agent joins every 1.25 s, so
-# about 16 work at once and their live contexts fill the cluster.
+# to back, then a pause of 2 simulated s; an agent joins every 1.6 s, so
+# about 12 work at once: their live contexts fill about three quarters of
+# the cluster's cache, the sizing llm-d's benchmarks use for agent loads.
 AGENTIC = AgenticSessions(
     name="agentic sessions", agents=40, turns=12, system_tokens=1500,
     task_tokens=300, call_tokens=60, tool_output_tokens=(600, 1800),
-    burst=3, pause_s=2.0, join_interval_s=1.25)
+    burst=3, pause_s=2.0, join_interval_s=1.6)
 
 WORKLOADS = (MULTI_ROUND, SHARED_PREFIX, AGENTIC)
 

@@ -23,13 +23,14 @@ typedef struct {
     double prefill_rate;   /**< tokens it prefills per second (> 0) */
     double backlog_tokens; /**< prefill work queued ahead of a new request */
     double decode_tokens;  /**< context of the requests it is decoding */
+    double cache_full;     /**< share of its KV cache in use, 0..1 */
 } kvc_engine_load;
 
-/** What a token of context being decoded costs a new request's prefill,
- *  against a token to prefill, at KVCacheLoadWeight 1: decoding shares
- *  every engine step with the prefill (and its KV stays resident), but
- *  costs far less than computing a prompt token. */
-#define KVC_DECODE_TOKEN_COST 0.1
+/** What a token of context being decoded weighs, against a token to
+ *  prefill, at KVCacheLoadWeight 1.  Decoding shares every engine step
+ *  with prefill, and its KV stays resident while it runs, so a member
+ *  decoding long contexts has less time and less room for a new one. */
+#define KVC_DECODE_TOKEN_COST 0.2
 
 /**
  * The "share" score:
@@ -39,19 +40,28 @@ typedef struct {
 double kvc_score_share(long matched, long prompt_tokens, double busy,
                        double mean_busy, double weight);
 
+/** The prefill work of a prompt of which @a matched tokens are cached:
+ *  the rest to compute, and KVC_CACHED_TOKEN_COST of each cached one. */
+double kvc_score_work(long matched, long prompt_tokens);
+
 /**
- * The cost, in seconds, of sending a prompt to an engine that holds
- * @a matched of its tokens, when the best member holds @a best_matched:
- * its predicted time to first token, (backlog + uncached + decode_weight *
- * KVC_DECODE_TOKEN_COST * decode) / rate, plus the delay its avoidable
- * prefill (the tokens the best member holds and this one does not) puts on
- * the request queued behind it there, (best_matched - matched) / rate.
- * Without that second term every member that is queued looks worth
- * leaving, and a loaded cluster recomputes prefixes it holds, evicts
- * others for them and queues more; with it a prefix is left only when
- * its holder is behind by twice its length.  The decoding term keeps long
- * sessions spread over the engines: between members that would prefill
- * alike, the one decoding less wins.
+ * The cost, in seconds, of sending a prompt of @a prompt_tokens to an
+ * engine that holds @a matched of them, when the best usable member holds
+ * @a best_matched:
+ *
+ *   (backlog + work + cache_full * uncached + (best_matched - matched)
+ *    + decode_weight * KVC_DECODE_TOKEN_COST * decode_tokens) / rate
+ *
+ * The first two terms are the request's own time to first token: the work
+ * queued ahead of it and its own (kvc_score_work()).  The next two are
+ * what the choice costs the requests after it: the tokens it stores evict
+ * as many from a full cache, prefixes others would have found; and a
+ * prefix held elsewhere that it computes again is work the cluster does
+ * twice.  Without them every queued member looks worth leaving, and a
+ * loaded cluster recomputes the prefixes it holds, evicts others for them
+ * and queues more; with them a prefix is left only when its holder is
+ * behind by about three times its length.  The last term spreads live
+ * sessions over the engines.
  */
 double kvc_score_ttft(long matched, long best_matched, long prompt_tokens,
                       const kvc_engine_load *load, double decode_weight);

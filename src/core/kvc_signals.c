@@ -84,13 +84,13 @@ double kvc_signals_backlog(const kvc_instance_signals *e, double rate,
     return e ? drained(e->backlog_tokens, e->backlog_at, rate, now) : 0;
 }
 
-void kvc_signals_routed(kvc_instance_signals *e, double uncached,
+void kvc_signals_routed(kvc_instance_signals *e, double work,
                         apr_uint64_t prompt, double rate, apr_time_t now)
 {
     e->backlog_tokens =
-        drained(e->backlog_tokens, e->backlog_at, rate, now) + uncached;
+        drained(e->backlog_tokens, e->backlog_at, rate, now) + work;
     e->backlog_at = now;
-    e->mean_uncached = smooth(e->mean_uncached, uncached > 0 ? uncached : 1);
+    e->mean_work = smooth(e->mean_work, work > 0 ? work : 1);
     e->mean_prompt = smooth(e->mean_prompt, prompt > 0 ? (double)prompt : 1);
     apr_atomic_inc32(&e->inflight);
     apr_atomic_add64(&e->inflight_tokens, prompt);
@@ -110,11 +110,16 @@ double kvc_signals_decode_tokens(const kvc_instance_signals *e)
     if (!e) {
         return 0;
     }
-    ours = (double)apr_atomic_read64(
-        (volatile apr_uint64_t *)&e->inflight_tokens);
+    ours =
+        (double)apr_atomic_read64((volatile apr_uint64_t *)&e->inflight_tokens);
     others = e->running
              - (double)apr_atomic_read32((volatile apr_uint32_t *)&e->inflight);
-    return ours + (others > 0 ? others * e->mean_prompt : 0);
+    return ours
+           + (others > 0
+                  ? others
+                        * (e->mean_prompt > 0 ? e->mean_prompt
+                                              : KVC_SIGNALS_USUAL_REQUEST)
+                  : 0);
 }
 
 void kvc_signals_scraped(kvc_instance_signals *e, const kvc_scrape_sample *s,
@@ -127,20 +132,21 @@ void kvc_signals_scraped(kvc_instance_signals *e, const kvc_scrape_sample *s,
         && s->prefill_seconds >= e->prefill_seconds
         && s->cached_tokens >= e->cached_tokens
         && s->prefilled >= e->prefilled) {
-        double computed = (s->prompt_tokens - e->prompt_tokens)
-                          - (s->cached_tokens - e->cached_tokens);
+        double cached = s->cached_tokens - e->cached_tokens;
+        double computed = (s->prompt_tokens - e->prompt_tokens) - cached;
+        double work = computed + KVC_CACHED_TOKEN_COST * cached;
         double seconds = s->prefill_seconds - e->prefill_seconds;
         double requests = s->prefilled - e->prefilled;
 
         /* Each engine prefills its own requests: the instance's rate is
          * one engine's times their number. */
-        if (seconds >= KVC_RATE_MIN_SECONDS && computed > 0) {
+        if (seconds >= KVC_RATE_MIN_SECONDS && work > 0 && computed >= 0) {
             e->prefill_rate =
                 smooth(e->prefill_rate,
-                       computed / seconds * (s->engines > 0 ? s->engines : 1));
+                       work / seconds * (s->engines > 0 ? s->engines : 1));
         }
         if (requests >= 1 && computed >= 0) {
-            e->mean_uncached = smooth(e->mean_uncached, computed / requests);
+            e->mean_work = smooth(e->mean_work, work / requests);
         }
     }
     e->prompt_tokens = s->prompt_tokens;
@@ -156,7 +162,7 @@ void kvc_signals_scraped(kvc_instance_signals *e, const kvc_scrape_sample *s,
      * count now, or are done: the queue starts again from that count. */
     e->backlog_tokens =
         s->waiting
-        * (e->mean_uncached > 0 ? e->mean_uncached : KVC_SIGNALS_USUAL_REQUEST);
+        * (e->mean_work > 0 ? e->mean_work : KVC_SIGNALS_USUAL_REQUEST);
     e->backlog_at = now;
 }
 

@@ -64,12 +64,13 @@ typedef struct {
     double cached_tokens;
     double prefill_seconds;
     double prefilled;
-    double prefill_rate; /* tokens/s computed, learned; 0: not yet */
+    double prefill_rate; /* work tokens/s (KVC_CACHED_TOKEN_COST), learned;
+                            0: not yet */
     /* The prefill queue, drained at the prefill rate since its time. */
     double backlog_tokens;
     apr_time_t backlog_at;
-    double mean_uncached;     /* uncached tokens per request, from the engine's
-                             counters and the requests routed here */
+    double mean_work;   /* prefill work per request, from the engine's
+                           counters and the requests routed here */
     double mean_prompt; /* prompt tokens of the requests routed here */
     /* The requests this server routed here and still has in flight, and
      * their prompt tokens: atomics, added at routing, taken away when a
@@ -94,10 +95,11 @@ kvc_instance_signals *kvc_signals_find(kvc_signals *sig, const char *id,
 
 /**
  * Records a scrape (global lock held): the gauges, and from the counters'
- * growth since the last scrape the prefill rate (computed tokens over
- * prefill seconds, smoothed, times the engines) and the usual request
- * (computed tokens per request prefilled); the queue starts again from the
- * engine's waiting requests of the usual size.
+ * growth since the last scrape the prefill rate (work over prefill
+ * seconds, smoothed, times the engines; work is the computed tokens and
+ * KVC_CACHED_TOKEN_COST of each cached one) and the usual request (work
+ * per request prefilled); the queue starts again from the engine's waiting
+ * requests of the usual size.
  */
 void kvc_signals_scraped(kvc_instance_signals *e, const kvc_scrape_sample *s,
                          apr_time_t now);
@@ -117,9 +119,9 @@ double kvc_signals_fleet_rate(const kvc_signals *sig, double fallback);
 double kvc_signals_backlog(const kvc_instance_signals *e, double rate,
                            apr_time_t now);
 
-/** Adds a request routed here with @a uncached of its @a prompt tokens to
- *  prefill (global lock held), in flight until kvc_signals_done(). */
-void kvc_signals_routed(kvc_instance_signals *e, double uncached,
+/** Adds a request of @a prompt tokens routed here, @a work of prefill
+ *  work (global lock held), in flight until kvc_signals_done(). */
+void kvc_signals_routed(kvc_instance_signals *e, double work,
                         apr_uint64_t prompt, double rate, apr_time_t now);
 
 /** The request of @a prompt tokens routed here has ended (no lock). */
@@ -127,8 +129,9 @@ void kvc_signals_done(kvc_instance_signals *e, apr_uint64_t prompt);
 
 /**
  * The context the engine is decoding: the prompts of the requests this
- * server has in flight there, and as many more of the usual size as the
- * engine's own count of running requests exceeds them (other gateways').
+ * server has in flight there, and as many more of the usual size (of this
+ * server's prompts there, else KVC_SIGNALS_USUAL_REQUEST) as the engine's
+ * own count of running requests exceeds them (other gateways').
  */
 double kvc_signals_decode_tokens(const kvc_instance_signals *e);
 

@@ -447,6 +447,10 @@ static void render_prometheus_answers(kvc_out *out, const kvc_stats *st,
     prom_header(out, "kvcache_sessions", "gauge",
                 "Sessions whose member is remembered.");
     emit(out, "kvcache_sessions " U64 "\n", g->sessions);
+    prom_header(out, "kvcache_inflight_prefix_blocks", "gauge",
+                "Prompt blocks of requests in flight, counted as held by "
+                "their member.");
+    emit(out, "kvcache_inflight_prefix_blocks " U64 "\n", g->inflight_blocks);
     for (k = 0; k < sizeof(per_engine) / sizeof(*per_engine); k++) {
         prom_header(out, per_engine[k].name, "gauge", per_engine[k].help);
         for (i = 0; i < g->engines_count; i++) {
@@ -495,6 +499,7 @@ static void render_json_answers(kvc_json_writer *w, const kvc_stats *st,
     kvc_json_write_object_close(w);
     kvc_json_write_object_close(w);
     json_count(w, "sessions", g->sessions);
+    json_count(w, "inflight_prefix_blocks", g->inflight_blocks);
     kvc_json_write_key(w, "engines");
     kvc_json_write_object_open(w);
     for (i = 0; i < g->engines_count; i++) {

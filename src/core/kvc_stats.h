@@ -94,6 +94,7 @@ typedef struct {
     apr_uint64_t token_cache_entries;
     apr_uint64_t hot_keys;
     apr_uint64_t sessions;
+    apr_uint64_t inflight_blocks;
     const kvc_engine_gauges *engines;
     int engines_count;
 } kvc_stats_gauges;

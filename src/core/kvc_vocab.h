@@ -32,6 +32,13 @@ extern "C" {
 /** Bytes that hold a route id and its NUL. */
 #define KVC_ROUTE_SIZE (KVC_ROUTE_ID_MAX + 1)
 
+/** What an engine spends loading a cached token of a prompt, against
+ *  computing one: LMCache copies KV from its CPU tier about ten times
+ *  faster than a mid-range GPU prefills.  Prefill work is counted in
+ *  computed tokens plus this share of the cached ones, so that a member
+ *  serving mostly hits is not taken for a slow one. */
+#define KVC_CACHED_TOKEN_COST 0.1
+
 /** Largest token id and largest matched-token count accepted (2^31-1). */
 #define KVC_TOKEN_MAX 2147483647L
 

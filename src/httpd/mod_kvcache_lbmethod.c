@@ -32,19 +32,32 @@ static APR_OPTIONAL_FN_TYPE(
  * "kvcache-matches"): for each instance id, how many leading tokens of this
  * prompt it holds.  A member is matched by its route= (which must equal the
  * LMCache instance id); members the controller did not name hold 0 tokens.
- * For each usable member it predicts
+ * For each usable member it predicts what sending the request there
+ * costs, in seconds:
  *
- *   ttft = (backlog + prompt_tokens - matched) / rate
- *          * (1 + KVCacheLoadWeight * running / KVCacheInstanceCapacity)
+ *   cost = (backlog + work + full * uncached + (best - matched)
+ *           + KVCacheLoadWeight * 0.2 * decoding) / rate
  *
- * where rate is the engine's prefill rate in tokens/s (learned from its
- * own metrics, or KVCachePrefillRate), backlog the prefill work queued
- * there (the tokens of requests routed to it and not yet prefilled at that
- * rate, and at least what its own count of waiting requests says), and
- * running the requests it decodes, which share every step with the
- * prefill.  The lowest prediction wins; a tie goes to the less busy member
- * (mod_proxy_balancer's count in flight), then to the larger match, then
- * to the member listed first, so the choice is deterministic.
+ * rate is the engine's prefill rate (learned from its own metrics, or
+ * KVCachePrefillRate); backlog the prefill work queued there (its own
+ * count of waiting requests at the last scrape, plus what this server
+ * routed there since, drained at that rate); work this prompt's own (the
+ * uncached tokens, plus a tenth of the matched ones for loading them).
+ * Together they are the request's time to first token there.  The next
+ * two terms are what the choice costs the requests after it: the uncached
+ * tokens it stores evict as many from a cache that is full (full is
+ * vllm:kv_cache_usage_perc), and a prefix the best member holds (best)
+ * computed again here is work the cluster does twice.  decoding is the
+ * context of the requests the engine is decoding, which share its steps
+ * and keep their KV resident.  The lowest cost wins; a tie goes to the
+ * less busy member (mod_proxy_balancer's count in flight), then to the
+ * larger match, then to the member listed first, so the choice is
+ * deterministic.  A prompt nobody holds goes by the same cost.
+ *
+ * The matches include the requests in flight: a prompt sent to a member
+ * and not yet answered is not stored yet, so neither the controller nor
+ * the engine's events know it, but the next request with its prefix
+ * (a shared-prefix group) is best sent after it (kvc_pending.h).
  *
  * Why a prediction and not the longest match: a shared system prompt is
  * cached on one instance first, and pure max-match (KVCachePolicy
@@ -54,19 +67,23 @@ static APR_OPTIONAL_FN_TYPE(
  * well either: it is mostly requests decoding, and it moves a prompt off
  * the instance holding its 8,000-token prefix when that instance is
  * merely busy decoding.  Prefill work queued is what the user waits for.
+ * And why the costs to others: without them every queued member looks
+ * worth leaving, and a loaded cluster recomputes the prefixes it holds,
+ * evicts others for them and queues more.
  *
  * Worked example, a prompt of 8,200 tokens of which vllm-a holds 8,000,
- * engines of 10,000 tokens/s and capacity 256, weight 1.0:
+ * engines of 10,000 tokens/s with full caches, weight 1.0:
  *
- *   member  matched  backlog  running  prefill (s)          ttft (s)
- *   vllm-a    8,000   12,000       32  (12,000 + 200)/10^4   1.22 * 1.125 = 1.37
- *   vllm-b        0        0       64  (     0 + 8,200)/10^4 0.82 * 1.25  = 1.03
- *   vllm-c        0    3,000        0  ( 3,000 + 8,200)/10^4 1.12 * 1     = 1.12
+ *            matched  backlog  decoding     own  others'  decode    cost
+ *   vllm-a      8,000   20,000    40,000  21,000      200   8,000  2.92 s
+ *   vllm-b          0        0    80,000   8,200   16,200  16,000  4.04 s
+ *   vllm-c          0    3,000         0  11,200   16,200       0  2.74 s
  *
- * vllm-b wins: the 12,000 tokens queued on vllm-a cost more than the 8,000
- * it holds save.  With 4,000 queued there vllm-a would predict 0.47 s and
- * win; and busy only decoding (nothing queued, 200 running) it predicts
- * 0.036 s and wins by far.
+ * (own = backlog + work, others' = full * uncached + best - matched,
+ * decode = 0.2 * decoding, all in tokens; cost = their sum / rate.)
+ * vllm-c wins: vllm-a is 17,000 tokens behind it, more than computing the
+ * prefix again costs.  With 12,000 queued there vllm-a would cost 2.12 s
+ * and keep the prompt; idle, 0.12 s.
  *
  * KVCachePolicy share keeps the earlier score, the highest
  * matched / prompt_tokens - KVCacheLoadWeight * (busy - mean) / max(1, mean)
@@ -194,6 +211,7 @@ static kvc_engine_load engine_load(const kvc_pick *pick, const proxy_worker *w)
                             : kvc_signals_rate(e, pick->default_rate);
     load.backlog_tokens = kvc_signals_backlog(e, load.prefill_rate, pick->now);
     load.decode_tokens = kvc_signals_decode_tokens(e);
+    load.cache_full = e ? e->kv_usage : 0;
     return load;
 }
 
@@ -292,31 +310,43 @@ static const char *session_route(request_rec *r, const kvc_dir_conf *conf,
     return known ? apr_pstrdup(r->pool, route) : NULL;
 }
 
-/* A request in flight on an engine, until its pool goes. */
+/* A request in flight on an engine, until its pool goes: its prompt
+ * tokens decoding there, and its prefix in flight (kvc_pending.h). */
 typedef struct {
     kvc_instance_signals *e;
     apr_uint64_t prompt;
-} kvc_inflight;
+    const kvc_request *req;
+} kvc_in_flight;
 
 static apr_status_t request_done(void *data)
 {
-    kvc_inflight *done = data;
+    kvc_in_flight *done = data;
+    kvc_pending *pd = kvc_shm_pending();
 
-    kvc_signals_done(done->e, done->prompt);
+    if (done->e) {
+        kvc_signals_done(done->e, done->prompt);
+    }
+    if (done->req->blocks && pd && kvc_shm_lock() == APR_SUCCESS) {
+        kvc_pending_done(pd, done->req->block_keys, done->req->blocks,
+                         done->req->chosen_route);
+        kvc_shm_unlock();
+    }
     return APR_SUCCESS;
 }
 
 /* Records the member finally chosen, whoever chose it: in the request's
- * context (and what it publishes), as the session's member, and as prefill
- * work queued on its engine.  The route is copied: the balancer-manager
- * may change the shared one at any time. */
+ * context (and what it publishes), as the session's member, as prefill
+ * work queued on its engine and as the prefix in flight there.  The route
+ * is copied: the balancer-manager may change the shared one at any time. */
 static proxy_worker *chosen(request_rec *r, kvc_request *req,
                             proxy_worker *worker, long matched)
 {
     const kvc_global_conf *g = kvc_config_global();
     kvc_signals *sig = kvc_shm_signals();
     kvc_sessions *ss = kvc_shm_sessions();
-    kvc_instance_signals *e, *routed_to = NULL;
+    kvc_pending *pd = kvc_shm_pending();
+    kvc_instance_signals *e;
+    kvc_in_flight *done;
     apr_time_t now = apr_time_now();
 
     if (!req) {
@@ -331,29 +361,31 @@ static proxy_worker *chosen(request_rec *r, kvc_request *req,
     if (!req->chosen_route || kvc_shm_lock() != APR_SUCCESS) {
         return worker;
     }
+    done = apr_pcalloc(r->pool, sizeof(*done));
+    done->req = req;
     if (req->session_key && ss) {
         kvc_sessions_put(ss, req->session_key, req->chosen_route, now);
     }
     if (sig && (e = kvc_signals_find(sig, req->chosen_route, 1))) {
         /* A prompt of unknown size counts as the usual one. */
-        double uncached = req->prompt_tokens
-                              ? (double)req->prompt_tokens - (double)matched
-                              : e->mean_uncached;
+        double work = req->prompt_tokens
+                          ? kvc_score_work(matched, (long)req->prompt_tokens)
+                          : e->mean_work;
         double rate =
             g->prefill_rate > 0
                 ? g->prefill_rate
-                : kvc_signals_rate(e, kvc_signals_fleet_rate(
-                                          sig, KVC_DEFAULT_PREFILL_RATE));
+                : kvc_signals_rate(
+                    e, kvc_signals_fleet_rate(sig, KVC_DEFAULT_PREFILL_RATE));
 
-        kvc_signals_routed(e, uncached, req->prompt_tokens, rate, now);
-        routed_to = e;
+        kvc_signals_routed(e, work, req->prompt_tokens, rate, now);
+        done->e = e;
+        done->prompt = req->prompt_tokens;
+    }
+    if (req->blocks && pd) {
+        kvc_pending_add(pd, req->block_keys, req->blocks, req->chosen_route);
     }
     kvc_shm_unlock();
-    if (routed_to) {
-        kvc_inflight *done = apr_palloc(r->pool, sizeof(*done));
-
-        done->e = routed_to;
-        done->prompt = req->prompt_tokens;
+    if (done->e || req->blocks) {
         apr_pool_cleanup_register(r->pool, done, request_done,
                                   apr_pool_cleanup_null);
     }
@@ -377,6 +409,11 @@ static proxy_worker *delegate(proxy_balancer *balancer, request_rec *r,
         if (worker && !is_session_member(pick, worker)) {
             worker = NULL;
         }
+    }
+    if (!worker && pick->policy == KVC_POLICY_TTFT && req && req->prompt_tokens
+        && (req->reason == KVC_REASON_LOOKUP_EMPTY
+            || reason == KVC_REASON_BELOW_MIN_MATCH)) {
+        worker = get_best_worker_fn(balancer, r, is_best_kvcache, pick);
     }
     if (!worker) {
         worker = fallback->finder(balancer, r);

@@ -64,6 +64,10 @@ typedef struct {
     const char *chosen_route;
     long chosen_matched;
     int chosen;
+    /** The keys of the prompt's blocks (kvc_pending.h), kept in flight
+     *  on the chosen member until the request ends. */
+    const unsigned char *block_keys;
+    apr_size_t blocks;
     /** The key of the request's session (KVCacheSessionHeader), or NULL. */
     unsigned char *session_key;
     /** The cached tokens the engine reported in its answer; -1: none. */

@@ -23,6 +23,7 @@
 #include "mod_kvcache_plane.h"
 #include "mod_kvcache_request.h"
 #include "mod_kvcache_route.h"
+#include "mod_kvcache_shm.h"
 #include "mod_kvcache_tokstore.h"
 #include "mod_kvcache_upstream.h"
 
@@ -148,6 +149,58 @@ static kvc_reason get_tokens(request_rec *r, const kvc_dir_conf *conf,
     return reason;
 }
 
+/* The requests in flight that this server sent with the same prefix:
+ * their member holds it by the time this one is prefilled there, though
+ * neither the controller nor the engine's events know it yet
+ * (kvc_pending.h).  Only where the controller answered: its failures
+ * keep their own reasons. */
+static kvc_reason add_in_flight(request_rec *r, kvc_request *req,
+                                const kvc_tokens *tokens, kvc_reason reason,
+                                apr_array_header_t **matches)
+{
+    kvc_pending *pd = kvc_shm_pending();
+    unsigned char *keys;
+    char route[KVC_ROUTE_SIZE];
+    kvc_match *m;
+    long held;
+    int i;
+
+    if (!pd
+        || (reason != KVC_REASON_NONE && reason != KVC_REASON_LOOKUP_EMPTY)) {
+        return reason;
+    }
+    req->blocks = kvc_pending_keys(tokens, r->pool, &keys);
+    req->block_keys = keys;
+    if (!req->blocks || kvc_shm_lock() != APR_SUCCESS) {
+        return reason;
+    }
+    held = kvc_pending_match(pd, keys, req->blocks, route);
+    kvc_shm_unlock();
+    if (!held) {
+        return reason;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
+                  "[kvcache] %ld tokens of the prompt are in flight to %s",
+                  held, route);
+    if (reason == KVC_REASON_LOOKUP_EMPTY) {
+        *matches = apr_array_make(r->pool, 1, sizeof(kvc_match));
+    }
+    for (i = 0; i < (*matches)->nelts; i++) {
+        m = &APR_ARRAY_IDX(*matches, i, kvc_match);
+        if (!strcmp(m->instance_id, route)) {
+            if (m->matched < held) {
+                m->matched = held;
+            }
+            return KVC_REASON_NONE;
+        }
+    }
+    m = apr_array_push(*matches);
+    m->instance_id = apr_pstrdup(r->pool, route);
+    m->location = NULL;
+    m->matched = held;
+    return KVC_REASON_NONE;
+}
+
 /* The whole question, from body to matches; every answer short of
  * matches is a reason in the context.  Only a body that broke off is an
  * error (APR status): there is nothing intact to forward. */
@@ -201,16 +254,17 @@ static apr_status_t find_matches(request_rec *r, const kvc_dir_conf *conf,
     req->prompt_tokens = tokens.count;
     reason = kvc_plane_lookup(r->server, r, conf, &tokens,
                               kvc_conf_lookup_budget(conf), r->pool, &matches);
-    if (reason == KVC_REASON_NONE) {
-        req->matches = matches;
-        req->best = kvc_matches_best(matches);
-    }
-    kvc_manage_prompt(r->server, r, conf, req->key, &tokens, req->best,
-                      r->pool);
+    /* Cache actions go by what the controller says is stored. */
+    kvc_manage_prompt(
+        r->server, r, conf, req->key, &tokens,
+        reason == KVC_REASON_NONE ? kvc_matches_best(matches) : NULL, r->pool);
+    reason = add_in_flight(r, req, &tokens, reason, &matches);
     if (reason != KVC_REASON_NONE) {
         kvc_request_fail(req, reason);
         return APR_SUCCESS;
     }
+    req->matches = matches;
+    req->best = kvc_matches_best(matches);
     ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
                   "[kvcache] prompt %s (model %s): %" APR_SIZE_T_FMT
                   " tokens, %d instance(s) hold a prefix, best %s (%ld)",

@@ -28,6 +28,7 @@ typedef struct {
     apr_size_t token_sizes_offset;
     apr_size_t hotset_offset;
     apr_size_t sessions_offset;
+    apr_size_t pending_offset;
 } kvc_shm_header;
 
 static apr_shm_t *shm;
@@ -80,7 +81,8 @@ static int kvc_shm_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 {
     const kvc_global_conf *g = kvc_config_global();
     apr_uint32_t token_slots = (apr_uint32_t)g->token_cache_size;
-    apr_size_t size, index_off, sizes_off, hotset_off, sessions_off;
+    apr_size_t size, index_off, sizes_off, hotset_off, sessions_off,
+        pending_off;
     apr_status_t rv;
     char *base;
 
@@ -98,9 +100,11 @@ static int kvc_shm_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     sessions_off =
         hotset_off
         + APR_ALIGN_DEFAULT(kvc_hotset_size((apr_uint32_t)g->hot_max_keys));
-    size = sessions_off
-           + APR_ALIGN_DEFAULT(
-               kvc_sessions_size((apr_uint32_t)g->session_max_keys));
+    pending_off = sessions_off
+                  + APR_ALIGN_DEFAULT(
+                      kvc_sessions_size((apr_uint32_t)g->session_max_keys));
+    size =
+        pending_off + APR_ALIGN_DEFAULT(kvc_pending_size(KVC_PENDING_CAPACITY));
 
     rv = create_segment(size, s, pconf);
     if (rv != APR_SUCCESS) {
@@ -117,9 +121,11 @@ static int kvc_shm_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     header->token_sizes_offset = sizes_off;
     header->hotset_offset = hotset_off;
     header->sessions_offset = sessions_off;
+    header->pending_offset = pending_off;
     kvc_lru_init(base + index_off, token_slots);
     kvc_hotset_init(base + hotset_off, (apr_uint32_t)g->hot_max_keys);
     kvc_sessions_init(base + sessions_off, (apr_uint32_t)g->session_max_keys);
+    kvc_pending_init(base + pending_off, KVC_PENDING_CAPACITY);
 
     /* Picks the mechanism from the Mutex directive, logs its own errors
      * and sets the permissions children need after dropping root. */
@@ -189,6 +195,12 @@ kvc_sessions *kvc_shm_sessions(void)
     return header
                ? kvc_sessions_attach((char *)header + header->sessions_offset)
                : NULL;
+}
+
+kvc_pending *kvc_shm_pending(void)
+{
+    return header ? kvc_pending_attach((char *)header + header->pending_offset)
+                  : NULL;
 }
 
 kvc_signals *kvc_shm_signals(void)

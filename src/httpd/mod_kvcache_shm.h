@@ -26,6 +26,7 @@
 #include "kvc_breaker.h"
 #include "kvc_hotset.h"
 #include "kvc_lru.h"
+#include "kvc_pending.h"
 #include "kvc_sessions.h"
 #include "kvc_signals.h"
 #include "kvc_stats.h"
@@ -50,6 +51,9 @@ kvc_hotset *kvc_shm_hotset(void);
 
 /** Which member last served each session (KVCacheSessionMaxKeys). */
 kvc_sessions *kvc_shm_sessions(void);
+
+/** The prefixes of requests in flight (kvc_pending.h). */
+kvc_pending *kvc_shm_pending(void);
 
 /** What the scraper learned of each instance, and the action rate
  *  limits. */

@@ -76,8 +76,8 @@ static void gather_engines(kvc_stats_gauges *g, apr_pool_t *p)
         double rate =
             conf->prefill_rate > 0
                 ? conf->prefill_rate
-                : kvc_signals_rate(e, kvc_signals_fleet_rate(
-                                          sig, KVC_DEFAULT_PREFILL_RATE));
+                : kvc_signals_rate(
+                    e, kvc_signals_fleet_rate(sig, KVC_DEFAULT_PREFILL_RATE));
 
         engines[i].route = e->id;
         engines[i].prefill_rate = rate;
@@ -96,6 +96,7 @@ static void gather_engines(kvc_stats_gauges *g, apr_pool_t *p)
 static void gather_gauges(kvc_stats_gauges *g, apr_pool_t *p)
 {
     kvc_sessions *ss = kvc_shm_sessions();
+    kvc_pending *pd = kvc_shm_pending();
     int i;
 
     memset(g, 0, sizeof(*g));
@@ -110,6 +111,7 @@ static void gather_gauges(kvc_stats_gauges *g, apr_pool_t *p)
     g->token_cache_entries = kvc_tokstore_entries();
     g->hot_keys = kvc_shm_hotset() ? kvc_hotset_keys(kvc_shm_hotset()) : 0;
     g->sessions = ss ? kvc_sessions_count(ss) : 0;
+    g->inflight_blocks = pd ? kvc_pending_count(pd) : 0;
     gather_engines(g, p);
 }
 

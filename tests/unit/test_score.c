@@ -61,7 +61,7 @@ static void test_score_ties(apr_pool_t *p)
 
 static double ttft(long matched, double backlog, double decoding)
 {
-    kvc_engine_load load = { 10000, backlog, decoding };
+    kvc_engine_load load = { 10000, backlog, decoding, 1.0 };
 
     return kvc_score_ttft(matched, 8000, 8200, &load, 1.0);
 }
@@ -72,34 +72,40 @@ static void test_score_ttft_worked_example(apr_pool_t *p)
     double a = ttft(8000, 20000, 40000), b = ttft(0, 0, 80000),
            c = ttft(0, 3000, 0);
 
-    KVC_CHECK(NEAR(a, 2.42));
-    KVC_CHECK(NEAR(b, 2.42));
-    KVC_CHECK(NEAR(c, 1.92));
+    KVC_CHECK(NEAR(a, 2.92));
+    KVC_CHECK(NEAR(b, 4.04));
+    KVC_CHECK(NEAR(c, 2.74));
     KVC_CHECK(kvc_score_prefer(-c, 0, 0, -a, 0, 8000));
-    /* Less queued on vllm-a, it keeps its prefix: leaving it costs the
-     * prefix twice, once here and once to whoever queues behind. */
-    KVC_CHECK(NEAR(ttft(8000, 12000, 40000), 1.62));
+    KVC_CHECK(kvc_score_prefer(-a, 0, 8000, -b, 0, 0));
+    /* Less queued on vllm-a, it keeps its prefix. */
+    KVC_CHECK(NEAR(ttft(8000, 12000, 40000), 2.12));
     KVC_CHECK(kvc_score_prefer(-ttft(8000, 12000, 40000), 0, 8000, -c, 0, 0));
-    /* Only decoding, it wins by far. */
-    KVC_CHECK(NEAR(ttft(8000, 0, 200000), 2.02));
-    KVC_CHECK(NEAR(ttft(8000, 0, 0), 0.02));
+    /* Idle, it needs a tenth of a second. */
+    KVC_CHECK(NEAR(ttft(8000, 0, 0), 0.12));
 }
 
 static void test_score_ttft_edges(apr_pool_t *p)
 {
-    kvc_engine_load load = { 0, -5, -1 };
+    kvc_engine_load load = { 0, -5, -1, -1 };
 
     /* Nonsense inputs are clamped, never divided by. */
     KVC_CHECK(NEAR(kvc_score_ttft(0, 0, 10, &load, 1.0), 10));
-    /* A match beyond the prompt leaves nothing to prefill. */
+    /* A match beyond the prompt leaves only the prompt to load. */
     load.prefill_rate = 100;
-    KVC_CHECK(NEAR(kvc_score_ttft(50, 50, 10, &load, 1.0), 0));
+    KVC_CHECK(NEAR(kvc_score_ttft(50, 50, 10, &load, 1.0), 0.01));
+    KVC_CHECK(NEAR(kvc_score_work(50, 10), 1));
+    KVC_CHECK(NEAR(kvc_score_work(-3, 10), 10));
     /* A best match below this one's is no avoidable work. */
-    KVC_CHECK(NEAR(kvc_score_ttft(50, 20, 100, &load, 1.0), 0.5));
+    KVC_CHECK(NEAR(kvc_score_ttft(50, 20, 100, &load, 1.0), 0.55));
     /* Weight 0: the decoding load is ignored. */
     load.decode_tokens = 1000;
     KVC_CHECK(NEAR(kvc_score_ttft(0, 0, 100, &load, 0.0), 1.0));
-    KVC_CHECK(NEAR(kvc_score_ttft(0, 0, 100, &load, 1.0), 2.0));
+    KVC_CHECK(NEAR(kvc_score_ttft(0, 0, 100, &load, 1.0), 3.0));
+    /* A full cache makes what is stored displace as much. */
+    load.cache_full = 0.5;
+    KVC_CHECK(NEAR(kvc_score_ttft(0, 0, 100, &load, 0.0), 1.5));
+    load.cache_full = 7;
+    KVC_CHECK(NEAR(kvc_score_ttft(0, 0, 100, &load, 0.0), 2.0));
 }
 
 const kvc_test_case kvc_score_tests[] = {
