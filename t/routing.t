@@ -41,10 +41,12 @@ $res = post_llm('/v1/completions',
 ok t_cmp(served_by($res), 'vllm-b', 'object form: completion routed to b');
 ok t_cmp($res->header('X-KVCache-Matched'), 768, 'object form count read');
 
-# A controller cannot claim more of a prompt than the prompt.
+# A controller cannot claim more of a prompt than the prompt.  (Long
+# enough that the claimed match, not the members' queues, decides.)
 emu_config(lookup_override => { layout_info => {
     'vllm-c' => [$loc, 999999] } });
-$res = post_llm('/v1/completions', completion_body(prompt => 'short one'));
+$res = post_llm('/v1/completions',
+                completion_body(prompt => unique_words(800, 'clamp')));
 ok t_cmp($res->header('X-KVCache-Matched'),
          $res->header('X-KVCache-Prompt-Tokens'),
          'a match beyond the prompt counts as the whole prompt');
