@@ -25,6 +25,7 @@
 #include "mod_kvcache_lbmethod.h"
 #include "mod_kvcache_route.h"
 #include "mod_kvcache_scrape.h"
+#include "mod_kvcache_selfcheck.h"
 #include "mod_kvcache_shm.h"
 #include "mod_kvcache_status.h"
 #include "mod_kvcache_tokstore.h"
@@ -189,6 +190,7 @@ static void kvcache_register_hooks(apr_pool_t *p)
     kvc_answer_register_hooks(p);
     kvc_status_register_hooks(p);
     kvc_scrape_register_hooks(p);
+    kvc_selfcheck_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(kvcache) = {

@@ -254,6 +254,16 @@ kvc_http_result kvc_http_post_json(const char *url, const char *body,
     return perform(url, body, len, timeout, max_response, p, resp);
 }
 
+kvc_http_result kvc_http_handle_post_json(kvc_http_handle *h, const char *url,
+                                          const char *body, apr_size_t len,
+                                          apr_interval_time_t timeout,
+                                          apr_size_t max_response,
+                                          apr_pool_t *p,
+                                          kvc_http_response *resp)
+{
+    return exchange((CURL *)h, url, body, len, timeout, max_response, p, resp);
+}
+
 kvc_http_handle *kvc_http_handle_create(void)
 {
     return (kvc_http_handle *)curl_easy_init();

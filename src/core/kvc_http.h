@@ -72,6 +72,14 @@ kvc_http_result kvc_http_get(kvc_http_handle *h, const char *url,
                              apr_size_t max_response, apr_pool_t *p,
                              kvc_http_response *resp);
 
+/** POSTs a JSON body on handle @a h, as kvc_http_post_json() does. */
+kvc_http_result kvc_http_handle_post_json(kvc_http_handle *h, const char *url,
+                                          const char *body, apr_size_t len,
+                                          apr_interval_time_t timeout,
+                                          apr_size_t max_response,
+                                          apr_pool_t *p,
+                                          kvc_http_response *resp);
+
 /** A short name of a result for logs and fallback reasons. */
 const char *kvc_http_result_name(kvc_http_result result);
 

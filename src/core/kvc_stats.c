@@ -451,6 +451,17 @@ static void render_prometheus_answers(kvc_out *out, const kvc_stats *st,
                 "Prompt blocks of requests in flight, counted as held by "
                 "their member.");
     emit(out, "kvcache_inflight_prefix_blocks " U64 "\n", g->inflight_blocks);
+    prom_header(out, "kvcache_selfcheck_completed", "gauge",
+                "1 once the startup self-check of this generation has run.");
+    emit(out, "kvcache_selfcheck_completed %d\n", g->selfcheck_completed);
+    prom_header(out, "kvcache_selfcheck_problems", "gauge",
+                "Problems the startup self-check found, by check (each is "
+                "a warning in the error log).");
+    for (i = 0; i < KVC_SC_COUNT; i++) {
+        emit(out, "kvcache_selfcheck_problems{check=\"%s\"} %u\n",
+             kvc_sc_check_name((kvc_sc_check)i),
+             (unsigned)g->selfcheck_problems[i]);
+    }
     for (k = 0; k < sizeof(per_engine) / sizeof(*per_engine); k++) {
         prom_header(out, per_engine[k].name, "gauge", per_engine[k].help);
         for (i = 0; i < g->engines_count; i++) {
@@ -500,6 +511,24 @@ static void render_json_answers(kvc_json_writer *w, const kvc_stats *st,
     kvc_json_write_object_close(w);
     json_count(w, "sessions", g->sessions);
     json_count(w, "inflight_prefix_blocks", g->inflight_blocks);
+    kvc_json_write_key(w, "selfcheck");
+    kvc_json_write_object_open(w);
+    kvc_json_write_key(w, "completed");
+    kvc_json_write_uint(w, (apr_uint64_t)g->selfcheck_completed);
+    {
+        apr_uint64_t total = 0;
+
+        kvc_json_write_key(w, "by_check");
+        kvc_json_write_object_open(w);
+        for (i = 0; i < KVC_SC_COUNT; i++) {
+            json_count(w, kvc_sc_check_name((kvc_sc_check)i),
+                       g->selfcheck_problems[i]);
+            total += g->selfcheck_problems[i];
+        }
+        kvc_json_write_object_close(w);
+        json_count(w, "problems", total);
+    }
+    kvc_json_write_object_close(w);
     kvc_json_write_key(w, "engines");
     kvc_json_write_object_open(w);
     for (i = 0; i < g->engines_count; i++) {

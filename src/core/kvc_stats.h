@@ -17,6 +17,7 @@
 #include "apr_pools.h"
 #include "apr_time.h"
 
+#include "kvc_selfcheck.h"
 #include "kvc_vocab.h"
 
 /** Outcome of one upstream call, for the per-role counters. */
@@ -97,6 +98,8 @@ typedef struct {
     apr_uint64_t inflight_blocks;
     const kvc_engine_gauges *engines;
     int engines_count;
+    int selfcheck_completed; /* the startup self-check has run */
+    apr_uint32_t selfcheck_problems[KVC_SC_COUNT];
 } kvc_stats_gauges;
 
 /** Counts one upstream call (lock-free). */

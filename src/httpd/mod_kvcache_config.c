@@ -24,6 +24,7 @@ typedef struct {
     server_rec *s;
     kvc_dir_conf *conf;
     const char *where;
+    const kvc_dir_conf *merged; /* set by check_config */
 } kvc_enable_site;
 
 static apr_array_header_t *enable_sites;
@@ -715,9 +716,13 @@ static int kvc_config_check(apr_pool_t *pconf, apr_pool_t *plog,
             &APR_ARRAY_IDX(enable_sites, i, kvc_enable_site);
         kvc_dir_conf *base =
             ap_get_module_config(site->s->lookup_defaults, &kvcache_module);
+        /* In pconf: the self-check reads the merged settings later in
+         * this generation. */
         const kvc_dir_conf *c =
             site->conf == base ? base
-                               : kvc_config_merge_dir(ptemp, base, site->conf);
+                               : kvc_config_merge_dir(pconf, base, site->conf);
+
+        site->merged = c;
 
         if ((err = incomplete(c))) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, site->s,
@@ -727,6 +732,25 @@ static int kvc_config_check(apr_pool_t *pconf, apr_pool_t *plog,
         }
     }
     return OK;
+}
+
+int kvc_config_enabled_count(void)
+{
+    return enable_sites ? enable_sites->nelts : 0;
+}
+
+const kvc_dir_conf *kvc_config_enabled_site(int i, const char **where)
+{
+    const kvc_enable_site *site;
+
+    if (!enable_sites || i < 0 || i >= enable_sites->nelts) {
+        return NULL;
+    }
+    site = &APR_ARRAY_IDX(enable_sites, i, kvc_enable_site);
+    if (where) {
+        *where = site->where;
+    }
+    return site->merged;
 }
 
 void kvc_config_register_hooks(apr_pool_t *p)

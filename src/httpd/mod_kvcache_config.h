@@ -233,6 +233,12 @@ apr_interval_time_t kvc_conf_session_margin(const kvc_dir_conf *c);
 /** Whether any cache action (pin, compress, clear) is on. */
 int kvc_conf_manages(const kvc_dir_conf *c);
 
+/** The contexts with KVCacheEnable On, for the self-check: their number,
+ *  and the merged settings of the i-th (NULL before check_config) with
+ *  where its KVCacheEnable is (file:line). */
+int kvc_config_enabled_count(void);
+const kvc_dir_conf *kvc_config_enabled_site(int i, const char **where);
+
 /** Registers the defaults (pre_config) and the cross-directive checks
  *  (check_config). */
 void kvc_config_register_hooks(apr_pool_t *p);

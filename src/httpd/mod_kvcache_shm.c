@@ -24,6 +24,7 @@ typedef struct {
     kvc_breaker breakers[KVC_ROLE_COUNT];
     kvc_stats stats;
     kvc_signals signals;
+    kvc_selfcheck_state selfcheck;
     apr_size_t token_index_offset;
     apr_size_t token_sizes_offset;
     apr_size_t hotset_offset;
@@ -201,6 +202,11 @@ kvc_pending *kvc_shm_pending(void)
 {
     return header ? kvc_pending_attach((char *)header + header->pending_offset)
                   : NULL;
+}
+
+kvc_selfcheck_state *kvc_shm_selfcheck(void)
+{
+    return header ? &header->selfcheck : NULL;
 }
 
 kvc_signals *kvc_shm_signals(void)

@@ -27,6 +27,7 @@
 #include "kvc_hotset.h"
 #include "kvc_lru.h"
 #include "kvc_pending.h"
+#include "kvc_selfcheck.h"
 #include "kvc_sessions.h"
 #include "kvc_signals.h"
 #include "kvc_stats.h"
@@ -58,6 +59,8 @@ kvc_pending *kvc_shm_pending(void);
 /** What the scraper learned of each instance, and the action rate
  *  limits. */
 kvc_signals *kvc_shm_signals(void);
+/** Where the startup self-check of this generation stands. */
+kvc_selfcheck_state *kvc_shm_selfcheck(void);
 
 /** The token cache's shared index (entry count bound) and the packed
  *  size of each slot's entry. */

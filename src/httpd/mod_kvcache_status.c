@@ -97,6 +97,7 @@ static void gather_gauges(kvc_stats_gauges *g, apr_pool_t *p)
 {
     kvc_sessions *ss = kvc_shm_sessions();
     kvc_pending *pd = kvc_shm_pending();
+    kvc_selfcheck_state *sc = kvc_shm_selfcheck();
     int i;
 
     memset(g, 0, sizeof(*g));
@@ -112,6 +113,12 @@ static void gather_gauges(kvc_stats_gauges *g, apr_pool_t *p)
     g->hot_keys = kvc_shm_hotset() ? kvc_hotset_keys(kvc_shm_hotset()) : 0;
     g->sessions = ss ? kvc_sessions_count(ss) : 0;
     g->inflight_blocks = pd ? kvc_pending_count(pd) : 0;
+    if (sc && apr_atomic_read32(&sc->completed)) {
+        g->selfcheck_completed = 1;
+        for (i = 0; i < KVC_SC_COUNT; i++) {
+            g->selfcheck_problems[i] = apr_atomic_read32(&sc->problems[i]);
+        }
+    }
     gather_engines(g, p);
 }
 

@@ -98,10 +98,23 @@ sub start {
     my $deadline = time + 10;
     while (time < $deadline) {
         my $sock = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{port}");
-        return $self if $sock && -s "$self->{dir}/httpd.pid";
+        return $self->selfchecked if $sock && -s "$self->{dir}/httpd.pid";
         sleep 0.05;
     }
     die "httpd $self->{name} is not answering on port $self->{port}";
+}
+
+# Waits (a few seconds at most) for the startup self-check to finish, so
+# that its calls to the emulator (/tokenize, /health, /metrics) are over
+# before a test resets the emulator's counts or injects faults.
+sub selfchecked {
+    my $self = shift;
+    my $deadline = time + 5;
+    while (time < $deadline) {
+        return $self if $self->error_log =~ /\[kvcache\] self-check: (?:done|skipped)/;
+        sleep 0.05;
+    }
+    return $self;
 }
 
 sub stop {
