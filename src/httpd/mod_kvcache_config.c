@@ -12,6 +12,7 @@
 #include "http_log.h"
 #include "mod_proxy.h"
 
+#include "kvc_fleet.h"
 #include "kvc_parse.h"
 #include "kvc_wire.h"
 #include "mod_kvcache_config.h"
@@ -536,6 +537,23 @@ const char *kvc_set_prefill_rate(cmd_parms *cmd, void *unused, const char *arg)
     return NULL;
 }
 
+const char *kvc_set_fleet_store(cmd_parms *cmd, void *unused, const char *arg)
+{
+    const char *why = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    kvc_fleet_spec spec;
+
+    if (why) {
+        return why;
+    }
+    if ((why = kvc_fleet_parse(arg, cmd->pool, &spec))) {
+        return bad_value(cmd, arg, why);
+    }
+    global_conf.fleet_host = spec.host;
+    global_conf.fleet_port = spec.port;
+    global_conf.fleet_prefix = spec.prefix;
+    return NULL;
+}
+
 const char *kvc_set_ca_file(cmd_parms *cmd, void *unused, const char *arg)
 {
     const char *why = ap_check_cmd_context(cmd, GLOBAL_ONLY);
@@ -653,6 +671,7 @@ static int kvc_config_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     g->action_queue_size = KVC_DEFAULT_ACTION_QUEUE_SIZE;
     g->session_ttl = KVC_DEFAULT_SESSION_TTL;
     g->session_max_keys = KVC_DEFAULT_SESSION_KEYS;
+    g->fleet_timeout = KVC_DEFAULT_FLEET_TIMEOUT;
     return OK;
 }
 

@@ -24,6 +24,8 @@ typedef struct {
     kvc_breaker breakers[KVC_ROLE_COUNT];
     kvc_stats stats;
     kvc_signals signals;
+    /* 1 while the fleet store is unreachable (kvc_fleet_note()). */
+    apr_uint32_t fleet_degraded;
     apr_size_t token_index_offset;
     apr_size_t token_sizes_offset;
     apr_size_t hotset_offset;
@@ -206,6 +208,11 @@ kvc_pending *kvc_shm_pending(void)
 kvc_signals *kvc_shm_signals(void)
 {
     return header ? &header->signals : NULL;
+}
+
+volatile apr_uint32_t *kvc_shm_fleet_degraded(void)
+{
+    return header ? &header->fleet_degraded : NULL;
 }
 
 kvc_lru *kvc_shm_token_index(void)

@@ -59,6 +59,9 @@ kvc_pending *kvc_shm_pending(void);
  *  limits. */
 kvc_signals *kvc_shm_signals(void);
 
+/** Whether this node is cut off from its fleet store (kvc_fleet.h). */
+volatile apr_uint32_t *kvc_shm_fleet_degraded(void);
+
 /** The token cache's shared index (entry count bound) and the packed
  *  size of each slot's entry. */
 kvc_lru *kvc_shm_token_index(void);
