@@ -74,19 +74,22 @@ static struct timeval budget(void)
     return tv;
 }
 
-/* An idle connection, or a new one; NULL or a context with err set when
- * Redis cannot be reached. */
-static redisContext *acquire(void)
+/* An idle connection (unless @a fresh), or a new one; NULL or a context
+ * with err set when Redis cannot be reached. */
+static redisContext *acquire(int fresh, int *reused)
 {
     const kvc_global_conf *g = kvc_config_global();
     redisContext *c = NULL;
     struct timeval tv = budget();
 
-    apr_thread_mutex_lock(pool->lock);
-    if (pool->count > 0) {
-        c = pool->idle[--pool->count];
+    if (!fresh) {
+        apr_thread_mutex_lock(pool->lock);
+        if (pool->count > 0) {
+            c = pool->idle[--pool->count];
+        }
+        apr_thread_mutex_unlock(pool->lock);
     }
-    apr_thread_mutex_unlock(pool->lock);
+    *reused = c != NULL;
     if (c) {
         return c;
     }
@@ -192,6 +195,39 @@ static void count(kvc_call_outcome outcome, apr_time_t start)
     }
 }
 
+static void free_replies(int n, redisReply **replies);
+
+/* One pipelined exchange on @a c: 1 when every reply arrived. */
+static int exchange(redisContext *c, int n, const int *argc, const char ***argv,
+                    const size_t **lens, redisReply **replies, int *timeout)
+{
+    int i;
+
+    *timeout = 0;
+    if (!c || c->err) {
+        *timeout = c && c->err == REDIS_ERR_IO && errno == ETIMEDOUT;
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        if (redisAppendCommandArgv(c, argc[i], argv[i], lens[i]) != REDIS_OK) {
+            return 0;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        void *reply = NULL;
+
+        if (redisGetReply(c, &reply) != REDIS_OK || !reply) {
+            *timeout = c->err == REDIS_ERR_IO
+                       && (errno == EAGAIN || errno == EWOULDBLOCK);
+            free_replies(i, replies);
+            memset(replies, 0, n * sizeof(*replies));
+            return 0;
+        }
+        replies[i] = reply;
+    }
+    return 1;
+}
+
 /* Sends @a n commands pipelined (one round trip) and collects their
  * replies.  Returns 1 when every reply arrived; a Redis error reply
  * (REDIS_REPLY_ERROR) is still an answer, the caller judges it.  The
@@ -202,7 +238,8 @@ static int call(server_rec *s, int n, const int *argc, const char ***argv,
     kvc_breaker_admission admission;
     redisContext *c;
     apr_time_t start = apr_time_now();
-    int i, ok = 1, timeout = 0;
+    int ok, reused, timeout;
+    char reason[128];
 
     memset(replies, 0, n * sizeof(*replies));
     if (!pool) {
@@ -214,56 +251,36 @@ static int call(server_rec *s, int n, const int *argc, const char ***argv,
         note(s, 0, "circuit breaker open");
         return 0;
     }
-    c = acquire();
-    if (!c || c->err) {
-        timeout = c && c->err == REDIS_ERR_IO && errno == ETIMEDOUT;
-        ok = 0;
+    c = acquire(0, &reused);
+    ok = exchange(c, n, argc, argv, lens, replies, &timeout);
+    if (!ok && reused && !timeout) {
+        /* An idle connection that Redis (restarted, or its timeout)
+         * closed fails at once: one more try, on a new connection. */
+        release(c, 0);
+        c = acquire(1, &reused);
+        ok = exchange(c, n, argc, argv, lens, replies, &timeout);
     }
-    for (i = 0; ok && i < n; i++) {
-        if (redisAppendCommandArgv(c, argc[i], argv[i], lens[i]) != REDIS_OK) {
-            ok = 0;
-        }
+    if (ok) {
+        release(c, 1);
+        record(admission == KVC_BREAKER_ADMIT_PROBE, 1);
+        count(KVC_CALL_OK, start);
+        note(s, 1, NULL);
+        return 1;
     }
-    for (i = 0; ok && i < n; i++) {
-        void *reply = NULL;
-
-        if (redisGetReply(c, &reply) != REDIS_OK || !reply) {
-            timeout = c->err == REDIS_ERR_IO
-                      && (errno == EAGAIN || errno == EWOULDBLOCK);
-            ok = 0;
-            break;
-        }
-        replies[i] = reply;
+    apr_snprintf(reason, sizeof(reason), "%s",
+                 !c             ? "out of memory"
+                 : timeout      ? "no answer within KVCacheFleetTimeout"
+                 : c->errstr[0] ? c->errstr
+                                : "connection error");
+    if (c) {
+        release(c, 0);
     }
-    if (!ok) {
-        char reason[128];
-
-        apr_snprintf(reason, sizeof(reason), "%s",
-                     !c ? "out of memory"
-                     : timeout
-                         ? "no answer within KVCacheFleetTimeout"
-                         : (c->errstr[0] ? c->errstr : "connection error"));
-        for (i = 0; i < n; i++) {
-            if (replies[i]) {
-                freeReplyObject(replies[i]);
-                replies[i] = NULL;
-            }
-        }
-        if (c) {
-            release(c, 0);
-        }
-        record(admission == KVC_BREAKER_ADMIT_PROBE, 0);
-        count(timeout ? KVC_CALL_TIMEOUT : KVC_CALL_ERROR, start);
-        note(s, 0, reason);
-        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
-                     "[kvcache] fleet store call failed: %s", reason);
-        return 0;
-    }
-    release(c, 1);
-    record(admission == KVC_BREAKER_ADMIT_PROBE, 1);
-    count(KVC_CALL_OK, start);
-    note(s, 1, NULL);
-    return 1;
+    record(admission == KVC_BREAKER_ADMIT_PROBE, 0);
+    count(timeout ? KVC_CALL_TIMEOUT : KVC_CALL_ERROR, start);
+    note(s, 0, reason);
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
+                 "[kvcache] fleet store call failed: %s", reason);
+    return 0;
 }
 
 static void free_replies(int n, redisReply **replies)
