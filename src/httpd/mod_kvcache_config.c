@@ -334,9 +334,21 @@ const char *kvc_set_duration_slot(cmd_parms *cmd, void *mconfig,
     const char *err;
     apr_interval_time_t *field = slot_field(cmd, mconfig, &slot, &err);
 
-    return field
-               ? parse_duration(cmd, arg, (apr_interval_time_t)slot->min, field)
-               : err;
+    if (!field) {
+        return err;
+    }
+    if ((err =
+             parse_duration(cmd, arg, (apr_interval_time_t)slot->min, field))) {
+        return err;
+    }
+    /* A budget on the request path must stay short to mean anything. */
+    if (slot->max > 0 && *field > (apr_interval_time_t)slot->max) {
+        return bad_value(
+            cmd, arg,
+            apr_psprintf(cmd->pool, "must be at most %" APR_TIME_T_FMT "ms",
+                         apr_time_as_msec((apr_interval_time_t)slot->max)));
+    }
+    return NULL;
 }
 
 const char *kvc_set_size_slot(cmd_parms *cmd, void *mconfig, const char *arg)
