@@ -164,7 +164,15 @@ static void note(server_rec *s, int success, const char *why)
     const kvc_global_conf *g = kvc_config_global();
     volatile apr_uint32_t *degraded = kvc_shm_fleet_degraded();
 
-    if (!degraded) {
+    const kvc_breaker *b = kvc_shm_breaker(KVC_ROLE_FLEET);
+
+    /* A late answer while the breaker is still open (calls that were in
+     * flight when it opened) is no recovery: the node rejoins when the
+     * breaker closes, so an outage is logged once each way. */
+    if (!degraded
+        || (success && b
+            && ((volatile const kvc_breaker *)b)->state
+                   != KVC_BREAKER_CLOSED)) {
         return;
     }
     switch (kvc_fleet_note(degraded, success)) {
