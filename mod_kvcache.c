@@ -22,6 +22,7 @@
 #include "mod_kvcache_background.h"
 #include "mod_kvcache_body.h"
 #include "mod_kvcache_config.h"
+#include "mod_kvcache_fleet.h"
 #include "mod_kvcache_lbmethod.h"
 #include "mod_kvcache_route.h"
 #include "mod_kvcache_scrape.h"
@@ -174,6 +175,14 @@ static const command_rec kvcache_cmds[] = {
     AP_INIT_TAKE1("KVCacheActionQueueSize", kvc_set_count_slot,
                   KVC_GLOBAL_SLOT(action_queue_size, 1, 1000000), RSRC_CONF,
                   "background calls waiting per process (64)"),
+    AP_INIT_TAKE1("KVCacheFleetStore", kvc_set_fleet_store, NULL, RSRC_CONF,
+                  "redis:HOST:PORT[/PREFIX]: hot counts, pins, action "
+                  "rate limits and sessions shared by several httpd nodes "
+                  "(unset: this node alone)"),
+    AP_INIT_TAKE1("KVCacheFleetTimeout", kvc_set_duration_slot,
+                  KVC_GLOBAL_SLOT(fleet_timeout, MS(1), SECONDS(1)), RSRC_CONF,
+                  "budget of each fleet-store call, connecting included; "
+                  "beyond it the node uses its own state (20ms)"),
     { NULL }
 };
 
@@ -191,6 +200,7 @@ static void kvcache_register_hooks(apr_pool_t *p)
     kvc_status_register_hooks(p);
     kvc_scrape_register_hooks(p);
     kvc_selfcheck_register_hooks(p);
+    kvc_fleet_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(kvcache) = {

@@ -28,7 +28,14 @@ balancer, divided by N; for the token-cache hit path (the usual case: a
 conversation's prompt is tokenized once) and the miss path, with httpd's
 default memory settings and with MaxMemFree 0 (see MEMORY_SETTINGS).
 
-    /usr/bin/python3 bench/overhead.py [--run-dir DIR] [--duration S]
+With --fleet, only the cost of KVCacheFleetStore on the hit path: two
+httpd instances side by side, the same location (pinning on, a session
+header, so that every request counts its prompt in the fleet's hot window
+and reads its session's member: two Redis round trips), one of them with a
+fleet store (a redis-server started here), the other alone; saturated, then
+IDLE_ROUNDS interleaved 1-connection runs, median p50 of each.
+
+    /usr/bin/python3 bench/overhead.py [--run-dir DIR] [--duration S] [--fleet]
 """
 
 import argparse
@@ -365,10 +372,104 @@ def goal_lines(results):
         f"miss {miss_cpu:.0f} us over plain)"]
 
 
+SESSION_HEADER = "X-Session-Id"
+
+
+def start_redis(run_dir):
+    port = procs.free_ports(1)[0]
+    redis = procs.Process("redis-server",
+                          ["/usr/bin/redis-server", "--port", str(port), "--bind",
+                           client.LOOPBACK, "--save", "", "--appendonly", "no",
+                           "--dir", run_dir],
+                          os.path.join(run_dir, "redis.out"))
+    redis.wait_ready(lambda: procs.listening(port))
+    return redis, port
+
+
+def fleet_table(setup, duration, redis_port):
+    """{"single"|"fleet": (saturated, idle, fleet calls)} on the hit path."""
+    members = [(iid, setup.backend_ports[iid]) for iid in BACKENDS]
+    directives = (httpdconf.STREAM_BODIES, "KVCacheEnable On",
+                  "KVCacheTokenizeTimeout 1s", "KVCacheLookupTimeout 1s",
+                  "KVCachePinning On", "KVCacheHotThreshold 300",
+                  "KVCachePin auto LocalCPUBackend",
+                  f"KVCacheSessionHeader {SESSION_HEADER}")
+    servers = {}
+    for name, store in (("single", ""),
+                        # A generous budget, as the other ones: saturated,
+                        # two cores shared with wrk and five emulators delay
+                        # some Redis replies past the default 20 ms, and the
+                        # breaker would then measure the local fallback.
+                        ("fleet", f"KVCacheFleetStore redis:{client.LOOPBACK}:"
+                                  f"{redis_port}/bench\nKVCacheFleetTimeout 200ms\n")):
+        servers[name] = workload.httpd(
+            setup.run_dir, f"overhead-{name}",
+            httpdconf.upstreams(setup.tokenizer.ports["tokenizer"],
+                                setup.controller.ports[vocab.CONTROLLER]),
+            store, httpdconf.balancer("kv", members, "kvcache"),
+            httpdconf.location("/kv/v1/", "kv", directives),
+            httpdconf.handler("/kvcache-status", "kvcache-status"))
+        servers[name].start(children=workload.STARTED_CHILDREN)
+    try:
+        small = chat_body(SMALL_WORDS)
+        setup.route_everything_equally(
+            len(setup.tokenizer.control.tokenize(json.loads(small))))
+        script = write_script(setup.run_dir, "fleet-hit", small)
+        with open(script, "a") as f:
+            f.write(f'wrk.headers["{SESSION_HEADER}"] = "bench-session"\n')
+        urls = {}
+        for name, server in servers.items():
+            urls[name] = f"http://{client.LOOPBACK}:{server.port}/kv/v1/chat/completions"
+            decision(server.port, "/kv/v1/chat/completions", small)  # token cache
+        results = {}
+        for name, url in urls.items():
+            report.log(f"overhead: fleet, wrk {name}, {CONNECTIONS} connections")
+            results[name] = [wrk(url, script, CONNECTIONS, duration), []]
+        report.log(f"overhead: fleet, wrk, 1 connection, {IDLE_ROUNDS} rounds")
+        for _ in range(IDLE_ROUNDS):
+            for name, url in urls.items():
+                results[name][1].append(wrk(url, script, 1, IDLE_SECONDS))
+        table = {}
+        for name, (loaded, idle_runs) in results.items():
+            idle = sorted(idle_runs, key=lambda r: r["p50"])[len(idle_runs) // 2]
+            idle["errors"] = sum(r["errors"] for r in idle_runs)
+            status = json.loads(client.request(servers[name].port, "GET",
+                                               "/kvcache-status").body)
+            table[name] = (loaded, idle, status["upstreams"]["fleet"])
+        return table
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def print_fleet(table, duration):
+    print(f"\n### Fleet store (KVCacheFleetStore) on the hit path\n\nwrk on loopback, "
+          f"token cache hit, pinning on (threshold 300), a session header; "
+          f"saturated: 2 threads x {CONNECTIONS} connections, {duration} s; idle: "
+          f"1 connection, median of {IDLE_ROUNDS} interleaved runs of {IDLE_SECONDS} s.\n")
+    print(f"{'mode':<26} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7}   {'idle p50':>8} "
+          f"{'idle p99':>8}   {'Redis calls':>11} {'failed':>6}")
+    print("-" * 92)
+    for name, label in (("single", "single node (no store)"),
+                        ("fleet", "fleet (Redis on loopback)")):
+        loaded, idle, fleet = table[name]
+        print(f"{label:<26} {loaded['rps']:7.0f} {loaded['p50']:7.2f} {loaded['p99']:7.2f}"
+              f"   {idle['p50']:8.3f} {idle['p99']:8.2f}   {fleet['calls']:11d} "
+              f"{fleet['errors'] + fleet['timeouts'] + fleet['rejected']:6d}")
+        if loaded["errors"] or idle["errors"]:
+            print(f"  {label}: {loaded['errors'] + idle['errors']} errors or non-2xx answers")
+    added = table["fleet"][1]["p50"] - table["single"][1]["p50"]
+    print(f"\nfleet mode adds {added:+.3f} ms at p50 (1 connection) and "
+          f"{table['fleet'][0]['p50'] - table['single'][0]['p50']:+.3f} ms at p50 "
+          "(saturated) on the hit path")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", help="where configs and logs go (default: temp)")
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--fleet", action="store_true",
+                        help="only fleet mode (KVCacheFleetStore) against a single node")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("overhead: wrk is not installed (tools/install-deps.sh installs it)")
@@ -376,6 +477,17 @@ def main():
     os.makedirs(run_dir, exist_ok=True)
     report.log("overhead: starting 5 emulator processes and httpd")
     setup = Setup(run_dir)
+    if args.fleet:
+        redis = None
+        try:
+            redis, redis_port = start_redis(run_dir)
+            table = fleet_table(setup, args.duration, redis_port)
+        finally:
+            setup.stop()
+            if redis is not None:
+                redis.stop()
+        print_fleet(table, args.duration)
+        return 0
     big = {}
     try:
         setup.start_httpd()

@@ -27,6 +27,7 @@ echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 /usr/bin/python3 bench/quality.py --run-dir "$run/quality"
 /usr/bin/python3 bench/overhead.py --run-dir "$run/overhead"
+/usr/bin/python3 bench/overhead.py --run-dir "$run/fleet" --fleet
 echo
 echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 log "bench: done in $(( $(date +%s) - started )) s"

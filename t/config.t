@@ -75,6 +75,14 @@ my @bad = (
     [ 'KVCacheCompress auto LocalCPUBackend zstd' ],
     [ 'KVCacheEvict auto LocalCPUBackend' ],
     [ 'KVCacheEvictAPI delete' ],
+    [ 'KVCacheFleetStore 127.0.0.1:6379' ],
+    [ 'KVCacheFleetStore redis:127.0.0.1' ],
+    [ 'KVCacheFleetStore redis:127.0.0.1:99999' ],
+    [ 'KVCacheFleetStore redis:127.0.0.1:6379/a:b' ],
+    [ 'KVCacheFleetStore redis:127.0.0.1:6379', '<VirtualHost *:80>',
+      '</VirtualHost>' ],
+    [ 'KVCacheFleetTimeout 0' ],
+    [ 'KVCacheFleetTimeout 5s' ],
 );
 
 # Configurations that parse but do not hang together.
@@ -138,6 +146,8 @@ KVCacheInstanceCapacity 256
 KVCacheScrapeInterval 5s
 KVCacheActionInterval 30s
 KVCacheActionQueueSize 64
+KVCacheFleetStore redis:127.0.0.1:6379/gw
+KVCacheFleetTimeout 20ms
 KVCachePinning On
 KVCacheHotThreshold 10
 KVCachePin auto LocalCPUBackend

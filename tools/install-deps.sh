@@ -11,6 +11,7 @@ packages=(
     # build
     autoconf automake libtool pkg-config make gcc git clang-format
     apache2 apache2-dev libcurl4-openssl-dev libjson-c-dev libssl-dev
+    libhiredis-dev
     # tests and the emulator (Debian's own python3, stdlib only)
     libapache2-mod-perl2 libwww-perl libhttp-daemon-perl python3 curl openssl
     redis-server

@@ -32,7 +32,7 @@ static const char *const reason_names[KVC_REASON_COUNT] = {
 };
 
 static const char *const role_names[KVC_ROLE_COUNT] = { "tokenize", "lookup",
-                                                        "manage" };
+                                                        "manage", "fleet" };
 
 static const char *const action_names[KVC_ACTION_COUNT] = { "pin", "compress",
                                                             "clear" };

@@ -60,6 +60,7 @@ typedef enum {
     KVC_ROLE_TOKENIZE, /**< vLLM /tokenize */
     KVC_ROLE_LOOKUP,   /**< LMCache /lookup on the request path */
     KVC_ROLE_MANAGE,   /**< LMCache /pin, /compress, /clear */
+    KVC_ROLE_FLEET,    /**< the fleet store (KVCacheFleetStore, Redis) */
     KVC_ROLE_COUNT
 } kvc_role;
 
@@ -109,7 +110,7 @@ typedef enum {
 
 /** "none", "not-json", ... as KVCACHE_DECISION and the metrics spell it. */
 const char *kvc_reason_name(kvc_reason reason);
-/** "tokenize", "lookup", "manage". */
+/** "tokenize", "lookup", "manage", "fleet". */
 const char *kvc_role_name(kvc_role role);
 /** "pin", "compress", "clear". */
 const char *kvc_action_name(kvc_action action);

@@ -12,6 +12,7 @@
 #include "http_log.h"
 #include "mod_proxy.h"
 
+#include "kvc_fleet.h"
 #include "kvc_parse.h"
 #include "kvc_wire.h"
 #include "mod_kvcache_config.h"
@@ -334,9 +335,21 @@ const char *kvc_set_duration_slot(cmd_parms *cmd, void *mconfig,
     const char *err;
     apr_interval_time_t *field = slot_field(cmd, mconfig, &slot, &err);
 
-    return field
-               ? parse_duration(cmd, arg, (apr_interval_time_t)slot->min, field)
-               : err;
+    if (!field) {
+        return err;
+    }
+    if ((err =
+             parse_duration(cmd, arg, (apr_interval_time_t)slot->min, field))) {
+        return err;
+    }
+    /* A budget on the request path must stay short to mean anything. */
+    if (slot->max > 0 && *field > (apr_interval_time_t)slot->max) {
+        return bad_value(
+            cmd, arg,
+            apr_psprintf(cmd->pool, "must be at most %" APR_TIME_T_FMT "ms",
+                         apr_time_as_msec((apr_interval_time_t)slot->max)));
+    }
+    return NULL;
 }
 
 const char *kvc_set_size_slot(cmd_parms *cmd, void *mconfig, const char *arg)
@@ -537,6 +550,23 @@ const char *kvc_set_prefill_rate(cmd_parms *cmd, void *unused, const char *arg)
     return NULL;
 }
 
+const char *kvc_set_fleet_store(cmd_parms *cmd, void *unused, const char *arg)
+{
+    const char *why = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    kvc_fleet_spec spec;
+
+    if (why) {
+        return why;
+    }
+    if ((why = kvc_fleet_parse(arg, cmd->pool, &spec))) {
+        return bad_value(cmd, arg, why);
+    }
+    global_conf.fleet_host = spec.host;
+    global_conf.fleet_port = spec.port;
+    global_conf.fleet_prefix = spec.prefix;
+    return NULL;
+}
+
 const char *kvc_set_ca_file(cmd_parms *cmd, void *unused, const char *arg)
 {
     const char *why = ap_check_cmd_context(cmd, GLOBAL_ONLY);
@@ -654,6 +684,7 @@ static int kvc_config_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     g->action_queue_size = KVC_DEFAULT_ACTION_QUEUE_SIZE;
     g->session_ttl = KVC_DEFAULT_SESSION_TTL;
     g->session_max_keys = KVC_DEFAULT_SESSION_KEYS;
+    g->fleet_timeout = KVC_DEFAULT_FLEET_TIMEOUT;
     return OK;
 }
 

@@ -102,8 +102,13 @@ typedef struct {
     double prefill_rate; /* tokens/s of every engine; 0: learn each one's */
     apr_interval_time_t session_ttl;
     long session_max_keys;
-    int signals_needed; /* some context compresses or evicts */
-    int enabled;        /* some context has KVCacheEnable On */
+    /* KVCacheFleetStore: NULL host = a single node, nothing shared. */
+    const char *fleet_host;
+    int fleet_port;
+    const char *fleet_prefix;
+    apr_interval_time_t fleet_timeout; /* KVCacheFleetTimeout */
+    int signals_needed;                /* some context compresses or evicts */
+    int enabled;                       /* some context has KVCacheEnable On */
 } kvc_global_conf;
 
 /* Defaults, named once; the README lists the same values. */
@@ -139,6 +144,9 @@ typedef struct {
 #define KVC_DEFAULT_SESSION_MARGIN apr_time_from_msec(50)
 #define KVC_DEFAULT_SESSION_TTL    apr_time_from_sec(600)
 #define KVC_DEFAULT_SESSION_KEYS   4096
+/* Redis on the LAN answers in well under a millisecond; beyond this a
+ * node stops waiting for it and uses its own state. */
+#define KVC_DEFAULT_FLEET_TIMEOUT apr_time_from_msec(20)
 /* The only method LMCache's engine implements; others do nothing. */
 #define KVC_COMPRESS_METHOD "cachegen"
 
@@ -194,6 +202,9 @@ const char *kvc_set_target(cmd_parms *cmd, void *mconfig, const char *instance,
 const char *kvc_set_compress_target(cmd_parms *cmd, void *mconfig,
                                     const char *instance, const char *location,
                                     const char *method);
+
+/** KVCacheFleetStore redis:HOST:PORT[/PREFIX]. */
+const char *kvc_set_fleet_store(cmd_parms *cmd, void *unused, const char *arg);
 
 /** KVCachePrefillRate auto|TOKENS_PER_SECOND. */
 const char *kvc_set_prefill_rate(cmd_parms *cmd, void *unused, const char *arg);

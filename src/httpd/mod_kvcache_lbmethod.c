@@ -13,6 +13,7 @@
 #include "kvc_signals.h"
 #include "kvc_wire.h"
 #include "mod_kvcache_config.h"
+#include "mod_kvcache_fleet.h"
 #include "mod_kvcache_lbmethod.h"
 #include "mod_kvcache_request.h"
 #include "mod_kvcache_shm.h"
@@ -300,8 +301,15 @@ static const char *session_route(request_rec *r, const kvc_dir_conf *conf,
         || !*name) {
         return NULL;
     }
-    req->session_key = apr_palloc(r->pool, KVC_KEY_LEN);
-    kvc_sessions_key(name, strlen(name), req->session_key);
+    if (req->fleet_session_route) {
+        /* The fleet's record wins over this node's: another node may
+         * have served the session's last turns. */
+        return req->fleet_session_route;
+    }
+    if (!req->session_key) {
+        req->session_key = apr_palloc(r->pool, KVC_KEY_LEN);
+        kvc_sessions_key(name, strlen(name), req->session_key);
+    }
     if (kvc_shm_lock() == APR_SUCCESS) {
         known = kvc_sessions_get(ss, req->session_key, apr_time_now(),
                                  g->session_ttl, route);
@@ -358,7 +366,18 @@ static proxy_worker *chosen(request_rec *r, kvc_request *req,
                             : NULL;
     req->chosen_matched = worker ? matched : 0;
     kvc_request_publish_choice(r, req);
-    if (!req->chosen_route || kvc_shm_lock() != APR_SUCCESS) {
+    if (!req->chosen_route) {
+        return worker;
+    }
+    /* The fleet learns of a session's member when it is new or moved;
+     * a turn that stays has already renewed the record by reading it. */
+    if (req->session_key && kvc_fleet_enabled()
+        && (!req->fleet_session_route
+            || strcmp(req->fleet_session_route, req->chosen_route))) {
+        kvc_fleet_session_put(r->server, req->session_key, req->chosen_route,
+                              g->session_ttl);
+    }
+    if (kvc_shm_lock() != APR_SUCCESS) {
         return worker;
     }
     done = apr_pcalloc(r->pool, sizeof(*done));

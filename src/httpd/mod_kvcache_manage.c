@@ -16,6 +16,7 @@
 #include "kvc_stats.h"
 #include "kvc_wire.h"
 #include "mod_kvcache_background.h"
+#include "mod_kvcache_fleet.h"
 #include "mod_kvcache_manage.h"
 #include "mod_kvcache_request.h"
 #include "mod_kvcache_shm.h"
@@ -126,25 +127,43 @@ static void pin_if_hot(server_rec *s, const request_rec *r,
     const char *instance = conf->pin->instance ? conf->pin->instance
                            : best              ? best->instance_id
                                                : NULL;
-    kvc_hot_policy policy;
+    kvc_hot_policy policy, local;
     kvc_hotset *hs = kvc_shm_hotset();
-    apr_uint32_t count;
+    apr_uint32_t count = 0, local_count;
     apr_size_t len;
     const char *body;
-    int due;
+    int due = 0, local_due, shared;
 
-    if (!hs || kvc_shm_lock() != APR_SUCCESS) {
-        return;
-    }
     policy.window = g->hot_window;
     policy.max_records = (apr_uint32_t)g->hot_max_records;
     /* Without a target the key is only counted: its pin is not spent. */
     policy.threshold = instance ? kvc_conf_hot_threshold(conf) : 0;
-    count = kvc_hotset_hit(hs, key, apr_time_now(), &policy, &due);
-    kvc_shm_unlock();
+    local = policy;
+    /* With a fleet store the fleet's count decides and one node in the
+     * fleet wins the window's pin; the local table then only counts, so
+     * that it is warm should the store go away.  Without an answer the
+     * node decides alone, as a single node does. */
+    shared =
+        kvc_fleet_enabled() && kvc_fleet_hot(s, key, &policy, &count, &due, p);
+    if (shared) {
+        local.threshold = 0;
+    }
+    if (hs && kvc_shm_lock() == APR_SUCCESS) {
+        local_count =
+            kvc_hotset_hit(hs, key, apr_time_now(), &local, &local_due);
+        kvc_shm_unlock();
+        if (!shared) {
+            count = local_count;
+            due = local_due;
+        }
+    }
+    else if (!shared) {
+        return;
+    }
     KVC_LOG(APLOG_TRACE2, s, r,
-            "[kvcache] prompt %s seen %u time(s) in the hot window",
-            kvc_key_hex(key, KVC_KEY_LOG_CHARS, p), count);
+            "[kvcache] prompt %s seen %u time(s) in the %s hot window",
+            kvc_key_hex(key, KVC_KEY_LOG_CHARS, p), count,
+            shared ? "fleet's" : "node's");
     if (!due) {
         return;
     }
@@ -156,7 +175,8 @@ static void pin_if_hot(server_rec *s, const request_rec *r,
 
 /* Looks up the instance's signals and takes the rate-limit turn of the
  * action if its measure reaches the threshold. */
-static int due(const char *instance, int compress, double threshold)
+static int due(server_rec *s, const char *instance, int compress,
+               double threshold, apr_pool_t *p)
 {
     const kvc_global_conf *g = kvc_config_global();
     kvc_signals *sig = kvc_shm_signals();
@@ -182,6 +202,16 @@ static int due(const char *instance, int compress, double threshold)
         }
     }
     kvc_shm_unlock();
+    /* The local turn first: a node asks the fleet at most once per
+     * interval and instance.  Without an answer the local turn stands. */
+    if (turn && kvc_fleet_enabled()) {
+        int granted;
+
+        if (kvc_fleet_claim(s, compress ? KVC_FLEET_COMPRESS : KVC_FLEET_CLEAR,
+                            instance, g->action_interval, &granted, p)) {
+            turn = granted;
+        }
+    }
     return turn;
 }
 
@@ -197,7 +227,7 @@ static void compress_if_loaded(server_rec *s, const request_rec *r,
     apr_size_t len;
     const char *body;
 
-    if (!instance || !due(instance, 1, kvc_conf_load_threshold(conf))) {
+    if (!instance || !due(s, instance, 1, kvc_conf_load_threshold(conf), p)) {
         return;
     }
     body = action_body(p, instance, t->location, t->method, tokens, &len);
@@ -217,7 +247,7 @@ static void clear_if_full(server_rec *s, const request_rec *r,
     const char *body, *path;
     apr_size_t len;
 
-    if (!due(t->instance, 0, kvc_conf_memory_threshold(conf))) {
+    if (!due(s, t->instance, 0, kvc_conf_memory_threshold(conf), p)) {
         return;
     }
     if (conf->evict_api == KVC_EVICT_API_EVICT) {

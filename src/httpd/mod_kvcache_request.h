@@ -70,6 +70,9 @@ typedef struct {
     apr_size_t blocks;
     /** The key of the request's session (KVCacheSessionHeader), or NULL. */
     unsigned char *session_key;
+    /** The session's member as the fleet store knows it (NULL: unknown,
+     *  or no store), read in the fixups, off the balancer's lock. */
+    const char *fleet_session_route;
     /** The cached tokens the engine reported in its answer; -1: none. */
     long found_tokens;
 } kvc_request;

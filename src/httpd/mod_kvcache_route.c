@@ -14,11 +14,13 @@
 #include "apr_strings.h"
 
 #include "kvc_extract.h"
+#include "kvc_sessions.h"
 #include "kvc_wire.h"
 #include "mod_kvcache_answer.h"
 #include "mod_kvcache_background.h"
 #include "mod_kvcache_body.h"
 #include "mod_kvcache_config.h"
+#include "mod_kvcache_fleet.h"
 #include "mod_kvcache_manage.h"
 #include "mod_kvcache_plane.h"
 #include "mod_kvcache_request.h"
@@ -274,6 +276,26 @@ static apr_status_t find_matches(request_rec *r, const kvc_dir_conf *conf,
     return APR_SUCCESS;
 }
 
+/* The session's member as the fleet knows it, asked here rather than in
+ * the lbmethod, which runs under the balancer's lock: a slow answer then
+ * delays this request alone, never the other threads of the process. */
+static void fleet_session(request_rec *r, const kvc_dir_conf *conf,
+                          kvc_request *req)
+{
+    const char *name;
+
+    if (!conf->session_header || !kvc_fleet_enabled()
+        || !(name = apr_table_get(r->headers_in, conf->session_header))
+        || !*name) {
+        return;
+    }
+    req->session_key = apr_palloc(r->pool, KVC_KEY_LEN);
+    kvc_sessions_key(name, strlen(name), req->session_key);
+    kvc_fleet_session_get(r->server, req->session_key,
+                          kvc_config_global()->session_ttl, r->pool,
+                          &req->fleet_session_route);
+}
+
 static int kvc_route_fixups(request_rec *r)
 {
     const kvc_dir_conf *conf = kvc_config_dir(r);
@@ -286,6 +308,7 @@ static int kvc_route_fixups(request_rec *r)
     req = kvc_request_open(r);
     kvc_answer_watch(r);
     rv = find_matches(r, conf, req);
+    fleet_session(r, conf, req);
     kvc_request_publish_lookup(r, req);
     return rv == APR_SUCCESS ? DECLINED
                              : ap_map_http_request_error(rv, HTTP_BAD_REQUEST);

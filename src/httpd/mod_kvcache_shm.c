@@ -25,6 +25,8 @@ typedef struct {
     kvc_stats stats;
     kvc_signals signals;
     kvc_selfcheck_state selfcheck;
+    /* 1 while the fleet store is unreachable (kvc_fleet_note()). */
+    apr_uint32_t fleet_degraded;
     apr_size_t token_index_offset;
     apr_size_t token_sizes_offset;
     apr_size_t hotset_offset;
@@ -212,6 +214,11 @@ kvc_selfcheck_state *kvc_shm_selfcheck(void)
 kvc_signals *kvc_shm_signals(void)
 {
     return header ? &header->signals : NULL;
+}
+
+volatile apr_uint32_t *kvc_shm_fleet_degraded(void)
+{
+    return header ? &header->fleet_degraded : NULL;
 }
 
 kvc_lru *kvc_shm_token_index(void)

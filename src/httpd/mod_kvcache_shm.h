@@ -62,6 +62,9 @@ kvc_signals *kvc_shm_signals(void);
 /** Where the startup self-check of this generation stands. */
 kvc_selfcheck_state *kvc_shm_selfcheck(void);
 
+/** Whether this node is cut off from its fleet store (kvc_fleet.h). */
+volatile apr_uint32_t *kvc_shm_fleet_degraded(void);
+
 /** The token cache's shared index (entry count bound) and the packed
  *  size of each slot's entry. */
 kvc_lru *kvc_shm_token_index(void);

@@ -53,6 +53,7 @@ extern const kvc_test_case kvc_usage_tests[];
 extern const kvc_test_case kvc_sessions_tests[];
 extern const kvc_test_case kvc_pending_tests[];
 extern const kvc_test_case kvc_selfcheck_tests[];
+extern const kvc_test_case kvc_fleet_tests[];
 int kvc_bench_run(apr_pool_t *p);
 
 /* Failed checks in the running case; only the main thread may check. */

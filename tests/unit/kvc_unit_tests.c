@@ -50,16 +50,13 @@ char *kvc_test_exact(const char *data, apr_size_t len)
 }
 
 static const kvc_test_case *const kvc_suites[] = {
-    kvc_parse_tests,       kvc_extract_tests,
-    kvc_wire_tests,        kvc_json_tests,
-    kvc_json_writer_tests, kvc_score_tests,
-    kvc_stats_tests,       kvc_hotset_tests,
-    kvc_signals_tests,     kvc_breaker_tests,
-    kvc_backoff_tests,     kvc_lru_tests,
-    kvc_hot_tests,         kvc_promtext_tests,
-    kvc_tokpack_tests,     kvc_usage_tests,
-    kvc_sessions_tests,    kvc_pending_tests,
-    kvc_selfcheck_tests,   NULL
+    kvc_parse_tests,     kvc_extract_tests,     kvc_wire_tests,
+    kvc_json_tests,      kvc_json_writer_tests, kvc_score_tests,
+    kvc_stats_tests,     kvc_hotset_tests,      kvc_signals_tests,
+    kvc_breaker_tests,   kvc_backoff_tests,     kvc_lru_tests,
+    kvc_hot_tests,       kvc_promtext_tests,    kvc_tokpack_tests,
+    kvc_usage_tests,     kvc_sessions_tests,    kvc_pending_tests,
+    kvc_selfcheck_tests, kvc_fleet_tests,       NULL
 };
 
 static int kvc_selected(const char *name, int argc, const char *const *argv)

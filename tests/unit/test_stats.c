@@ -41,6 +41,7 @@ static kvc_stats_gauges gauges(void)
     g.breaker_state[0] = "closed";
     g.breaker_state[1] = "open";
     g.breaker_state[2] = "half-open";
+    g.breaker_state[3] = "closed";
     g.breaker_opens[1] = 3;
     g.token_cache_entries = 7;
     g.hot_keys = 5;
