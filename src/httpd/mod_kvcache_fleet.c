@@ -64,23 +64,31 @@ int kvc_fleet_enabled(void)
     return pool != NULL;
 }
 
-static struct timeval budget(void)
+static struct timeval timeval_of(apr_interval_time_t t)
 {
-    apr_interval_time_t t = kvc_config_global()->fleet_timeout;
     struct timeval tv;
 
+    if (t < apr_time_from_msec(1)) {
+        t = apr_time_from_msec(1);
+    }
     tv.tv_sec = (long)apr_time_sec(t);
     tv.tv_usec = (long)apr_time_usec(t);
     return tv;
 }
 
+static struct timeval budget(void)
+{
+    return timeval_of(kvc_config_global()->fleet_timeout);
+}
+
 /* An idle connection (unless @a fresh), or a new one; NULL or a context
  * with err set when Redis cannot be reached. */
-static redisContext *acquire(int fresh, int *reused)
+static redisContext *acquire(int fresh, int *reused, int *shortened)
 {
     const kvc_global_conf *g = kvc_config_global();
     redisContext *c = NULL;
     struct timeval tv = budget();
+    apr_time_t start;
 
     if (!fresh) {
         apr_thread_mutex_lock(pool->lock);
@@ -90,23 +98,31 @@ static redisContext *acquire(int fresh, int *reused)
         apr_thread_mutex_unlock(pool->lock);
     }
     *reused = c != NULL;
+    *shortened = 0;
     if (c) {
         return c;
     }
+    start = apr_time_now();
     c = redisConnectWithTimeout(g->fleet_host, g->fleet_port, tv);
     if (c && !c->err) {
-        /* The same budget for every reply; keepalive finds the dead
-         * peers of idle connections. */
-        redisSetTimeout(c, tv);
+        /* Connecting and the first reply share the budget (release()
+         * gives pooled connections the whole of it again); keepalive
+         * finds the dead peers of idle connections. */
+        redisSetTimeout(
+            c, timeval_of(g->fleet_timeout - (apr_time_now() - start)));
         redisEnableKeepAlive(c);
+        *shortened = 1;
     }
     return c;
 }
 
 /* A connection in doubt (error, timeout: a late reply would answer the
  * next command) is closed, never reused. */
-static void release(redisContext *c, int healthy)
+static void release(redisContext *c, int healthy, int shortened)
 {
+    if (healthy && shortened) {
+        redisSetTimeout(c, budget());
+    }
     if (healthy) {
         apr_thread_mutex_lock(pool->lock);
         if (pool->count < KVC_FLEET_IDLE_MAX) {
@@ -246,7 +262,7 @@ static int call(server_rec *s, int n, const int *argc, const char ***argv,
     kvc_breaker_admission admission;
     redisContext *c;
     apr_time_t start = apr_time_now();
-    int ok, reused, timeout;
+    int ok, reused, shortened, timeout;
     char reason[128];
 
     memset(replies, 0, n * sizeof(*replies));
@@ -259,17 +275,17 @@ static int call(server_rec *s, int n, const int *argc, const char ***argv,
         note(s, 0, "circuit breaker open");
         return 0;
     }
-    c = acquire(0, &reused);
+    c = acquire(0, &reused, &shortened);
     ok = exchange(c, n, argc, argv, lens, replies, &timeout);
     if (!ok && reused && !timeout) {
         /* An idle connection that Redis (restarted, or its timeout)
          * closed fails at once: one more try, on a new connection. */
-        release(c, 0);
-        c = acquire(1, &reused);
+        release(c, 0, 0);
+        c = acquire(1, &reused, &shortened);
         ok = exchange(c, n, argc, argv, lens, replies, &timeout);
     }
     if (ok) {
-        release(c, 1);
+        release(c, 1, shortened);
         record(admission == KVC_BREAKER_ADMIT_PROBE, 1);
         count(KVC_CALL_OK, start);
         note(s, 1, NULL);
@@ -281,7 +297,7 @@ static int call(server_rec *s, int n, const int *argc, const char ***argv,
                  : c->errstr[0] ? c->errstr
                                 : "connection error");
     if (c) {
-        release(c, 0);
+        release(c, 0, 0);
     }
     record(admission == KVC_BREAKER_ADMIT_PROBE, 0);
     count(timeout ? KVC_CALL_TIMEOUT : KVC_CALL_ERROR, start);
