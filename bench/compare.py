@@ -144,7 +144,8 @@ def contention_httpd(setup, run_dir, name):
         httpdconf.location("/long/v1/", "kv", budgets),
         # Hot counting on every request: the shared-memory lock each time.
         httpdconf.location("/short/v1/", "kv", (
-            *budgets, "KVCachePinning On", "KVCacheHotThreshold 1000000",
+            *budgets, "KVCachePinning On", "KVCacheHotMaxRecords 1000000",
+            "KVCacheHotThreshold 1000000",
             "KVCachePin auto LocalCPUBackend"))]))
     return server
 
