@@ -19,7 +19,7 @@ use lib 't/lib';
 use KVCache::Test;
 use KVCache::Server;
 
-plan tests => 24;
+plan tests => 26;
 
 my $vars = Apache::Test::vars();
 my $port = $vars->{redis_port};
@@ -66,6 +66,15 @@ KVCacheHotWindow 120s
 # The session checks fail /lookup on purpose: that must not open the
 # lookup breaker, which would stop the hot counting that follows.
 KVCacheCircuitBreaker 1000 1s 1
+KVCacheInstanceCapacity 10
+KVCacheActionInterval 60s
+<Location "/load/v1/">
+    ProxyPass "balancer://llm/v1/"
+    KVCacheEnable On
+    KVCacheCompression On
+    KVCacheLoadThreshold 0.5
+    KVCacheCompress auto LocalCPUBackend
+</Location>
 <Location "/fleet/v1/">
     ProxyPass "balancer://llm/v1/"
     KVCacheEnable On
@@ -170,6 +179,30 @@ ok t_cmp($control ne 'vllm-c' ? 1 : 0, 1,
          "without the session, the second node's fallback chooses ($control)");
 ok t_cmp(redis_keys('session:*'), 1, 'the session lives in Redis');
 
+# 2b. /compress turns are the fleet's: vllm-b serves 8 of its 10 slots
+# (load 0.8 >= 0.5) as both nodes' scrapers see; requests through both
+# nodes send one /compress per KVCacheActionInterval, not one per node.
+emu_reset();
+emu_config(lookup_override => { layout_info => {
+    'vllm-b' => ['LocalCPUBackend', 64] } });
+emu_instance(id => 'vllm-b', running => 8);
+sleep 2.5;    # two scrape intervals: both nodes have seen the load
+for my $n (0 .. 5) {
+    my ($res) = $node[$n % 2]->post($ua[$n % 2], '/load/v1/chat/completions',
+                                    chat_body(content => unique_words(20)));
+    $failed++ unless $res->code == 200;
+}
+my $deadline = time + 5;
+my $compresses = sub {
+    scalar grep { $_->{role} eq 'controller' && $_->{path} eq '/compress' }
+           @{ emu_stats()->{log} };
+};
+sleep 0.05 while $compresses->() < 1 && time < $deadline;
+sleep 1;
+ok t_cmp($compresses->(), 1,
+         'loaded instance, requests through both nodes: one /compress');
+ok t_cmp(redis_keys('compress:*'), 1, 'the turn lives in Redis');
+
 # 3. Redis stopped mid-run: no request fails, each node on its own state.
 stop_redis();
 my $before = $failed;
@@ -208,7 +241,7 @@ ok t_cmp($failed - $before, 0, 'still no failed request');
 
 # 4. Redis back: shared again, once each node's breaker lets a probe by.
 start_redis();
-my $deadline = time + 15;
+$deadline = time + 15;
 my @back = (0, 0);
 while (time < $deadline && !($back[0] && $back[1])) {
     for my $i (0, 1) {
