@@ -139,13 +139,12 @@ def contention_httpd(setup, run_dir, name):
         "KeepAliveTimeout 30\nMaxKeepAliveRequests 0\n",
         httpdconf.upstreams(setup.tokenizer.ports["tokenizer"],
                             setup.controller.ports[vocab.CONTROLLER]),
-        "KVCacheTokenCacheSize 4096\n",
+        "KVCacheTokenCacheSize 4096\nKVCacheHotMaxRecords 1000000\n",
         httpdconf.balancer("kv", members, "kvcache"),
         httpdconf.location("/long/v1/", "kv", budgets),
         # Hot counting on every request: the shared-memory lock each time.
         httpdconf.location("/short/v1/", "kv", (
-            *budgets, "KVCachePinning On", "KVCacheHotMaxRecords 1000000",
-            "KVCacheHotThreshold 1000000",
+            *budgets, "KVCachePinning On", "KVCacheHotThreshold 1000000",
             "KVCachePin auto LocalCPUBackend"))]))
     return server
 
