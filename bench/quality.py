@@ -42,6 +42,7 @@ predict).
 
     /usr/bin/python3 bench/quality.py [--run-dir DIR] [--policy NAME ...]
                                       [--workload NAME ...] [--runs N]
+                                      [--plot DIR]
 """
 
 import argparse
@@ -154,6 +155,7 @@ def summarize(policy, outcomes, scheduled):
         "predicted": sum(o.matched for o in ok) if policy.kvcache else None,
         "available": sum(o.available for o in ok),
         "ttft": {q: report.percentile(ttfts, q) for q in (50, 90, 99)},
+        "ttfts": ttfts,
         "routed": (sum(decisions[d] for d in ROUTED_DECISIONS)
                    if policy.kvcache else None),
         "fallbacks": collections.Counter(
@@ -224,6 +226,23 @@ def table(results):
             notes.append(f"{p.name}: {s['errors']} failed requests, "
                          f"{s['length_mismatches']} prompt length mismatches")
     return "\n".join(lines + [f"  {note}" for note in notes])
+
+
+def plot_rows(results, policies=POLICIES):
+    """The policies' rows for kvcharness.plot.comparison()."""
+    return [{"name": p.name, "prompt": s["prompt"], "cached": s["cached"],
+             "available": s["available"], "ttfts": s["ttfts"]}
+            for p in policies for s in [results.get(p.name)] if isinstance(s, dict)]
+
+
+def plot(results, workload_name, directory):
+    """Draws one workload's table as a PNG in directory; returns its path."""
+    from kvcharness import plot as kvplot  # python3-matplotlib, only when asked
+
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"quality-{workload_name.replace(' ', '-')}.png")
+    return kvplot.comparison(path, f"mod_kvcache routing quality: {workload_name}",
+                             plot_rows(results))
 
 
 def goal_figures(results):
@@ -320,6 +339,9 @@ def main():
                         help="run only these workloads (repeatable)")
     parser.add_argument("--runs", type=int, default=1,
                         help="replay every workload this many times (default 1)")
+    parser.add_argument("--plot", metavar="DIR",
+                        help="also draw each workload's table (first run) as a PNG "
+                             "in DIR (python3-matplotlib)")
     args = parser.parse_args()
     run_dir = args.run_dir or tempfile.mkdtemp(prefix="kvcache-quality.")
     os.makedirs(run_dir, exist_ok=True)
@@ -357,6 +379,9 @@ def main():
             print(f"{w.name}, the goals over the runs:")
             print("\n".join(spread([r[w.name] for r in runs])) + "\n")
     print("policies: " + "; ".join(f"{p.name} = {p.description}" for p in policies))
+    if args.plot:
+        for w in workloads:
+            print(f"picture: {plot(runs[0][w.name], w.name, args.plot)}")
     return 0
 
 

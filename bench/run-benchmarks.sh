@@ -25,7 +25,9 @@ echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | 
      "$(/usr/bin/python3 --version), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
 echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-/usr/bin/python3 bench/quality.py --run-dir "$run/quality"
+# The pictures outlive the run (and the copy of the tree it runs in).
+plots=${KVCACHE_PLOT_DIR:-/tmp/kvcache-bench-plots}
+/usr/bin/python3 bench/quality.py --run-dir "$run/quality" --plot "$plots"
 /usr/bin/python3 bench/overhead.py --run-dir "$run/overhead"
 /usr/bin/python3 bench/overhead.py --run-dir "$run/fleet" --fleet
 echo

@@ -18,8 +18,9 @@ packages=(
     # hardening (tools/ci-hardening.sh, tools/valgrind-suite.sh): libFuzzer
     # and clang's sanitizer runtimes, llvm-symbolizer, valgrind
     clang libclang-rt-14-dev llvm-14 valgrind
-    # benchmarks (bench/run.sh)
-    wrk
+    # benchmarks (bench/run.sh), and the pictures of the demo and the
+    # benchmarks (tools/kvcharness/plot.py)
+    wrk python3-matplotlib
     # the Debian package (tools/test-package.sh: dpkg-buildpackage, lintian)
     # and the contrib/ checks (t/contrib.t: promtool, YAML::XS)
     build-essential debhelper dpkg-dev lintian prometheus libyaml-libyaml-perl

@@ -3,7 +3,8 @@
 # of the License at http://www.apache.org/licenses/LICENSE-2.0
 """The harness of mod_kvcache's demo, benchmarks, soak and emulator tests.
 
-Standard library only, for Debian's /usr/bin/python3.  Everything runs on
+Standard library only, for Debian's /usr/bin/python3, but for plot
+(Debian's python3-matplotlib).  Everything runs on
 loopback as the calling (unprivileged) user.  Callers put tools/ on
 sys.path (scripts in tools/ have it already) and import the modules they
 need; each module uses only those listed above it:
@@ -17,4 +18,5 @@ need; each module uses only those listed above it:
   workloads  deterministic request streams: multi-round chat, shared prefixes
   replay     sending a stream on its schedule; what each request got (Outcome)
   report     progress lines, percentiles, goals
+  plot       pictures of a policy comparison (python3-matplotlib, Agg)
 """
