@@ -1,4 +1,8 @@
 #!/bin/bash
+# Licensed under the Apache License, Version 2.0 (the "License"); you may not
+# use this file except in compliance with the License.  You may obtain a copy
+# of the License at http://www.apache.org/licenses/LICENSE-2.0
+#
 # The short hardening run for CI: replays the fuzz regressions and seed
 # corpus, fuzzes every target for a fixed number of executions with a
 # fixed seed from the same corpus (tools/fuzz.sh --ci: the same commit

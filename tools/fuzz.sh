@@ -1,4 +1,8 @@
 #!/bin/bash
+# Licensed under the Apache License, Version 2.0 (the "License"); you may not
+# use this file except in compliance with the License.  You may obtain a copy
+# of the License at http://www.apache.org/licenses/LICENSE-2.0
+#
 # Fuzzes the httpd-free parsers of mod_kvcache with libFuzzer, and replays
 # the crashers kept in fuzz/regressions/.
 #
